@@ -1,0 +1,175 @@
+"""All configuration, from the environment and command-line flags, validated in one place.
+
+Every option has an environment variable (for MCP client configs, which pass ``env``) and most
+have a flag. A bad value stops start-up with one line naming the variable and what it accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from comfy_mcp.comfy.endpoint import Auth, Endpoint
+
+
+class SettingsError(ValueError):
+    """A configuration value is invalid; the message names the variable and the fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The server's configuration. Build it with :meth:`from_env`."""
+
+    comfyui_url: str = "http://127.0.0.1:8188"
+    comfyui_token: str | None = field(default=None, repr=False)
+    comfyui_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    comfyui_user: str | None = None
+    verify_tls: bool = True
+    workflows_dirs: tuple[Path, ...] = ()
+    http_timeout: float = 30.0
+    wait_timeout: float = 45.0
+    max_wait_timeout: float = 3600.0
+    preview_max_side: int = 768
+    preview_budget_bytes: int = 512 * 1024
+    public_url: str | None = None
+    output_dir: Path | None = None
+    cancel_on_abort: bool = True
+    log_level: str = "WARNING"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read ``COMFYUI_*`` / ``COMFY_MCP_*`` variables; ``overrides`` (from flags) win."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        if url := env.get("COMFYUI_URL"):
+            values["comfyui_url"] = url
+        if token := env.get("COMFYUI_TOKEN"):
+            values["comfyui_token"] = token
+        if headers := env.get("COMFYUI_HEADERS"):
+            values["comfyui_headers"] = _parse_headers(headers)
+        if user := env.get("COMFYUI_USER"):
+            values["comfyui_user"] = user
+        if "COMFYUI_VERIFY_TLS" in env:
+            values["verify_tls"] = _bool(env, "COMFYUI_VERIFY_TLS")
+        if dirs := env.get("COMFY_MCP_WORKFLOWS_DIR"):
+            values["workflows_dirs"] = tuple(
+                Path(p).expanduser() for p in dirs.split(os.pathsep) if p.strip()
+            )
+        for name, var in (
+            ("http_timeout", "COMFY_MCP_HTTP_TIMEOUT"),
+            ("wait_timeout", "COMFY_MCP_WAIT_TIMEOUT"),
+            ("max_wait_timeout", "COMFY_MCP_MAX_WAIT_TIMEOUT"),
+        ):
+            if var in env:
+                values[name] = _positive_float(env, var)
+        if "COMFY_MCP_PREVIEW_MAX_SIDE" in env:
+            values["preview_max_side"] = _int(env, "COMFY_MCP_PREVIEW_MAX_SIDE", 16, 4096)
+        if "COMFY_MCP_PREVIEW_BUDGET" in env:
+            values["preview_budget_bytes"] = _int(env, "COMFY_MCP_PREVIEW_BUDGET", 0, 50_000_000)
+        if public := env.get("COMFY_MCP_PUBLIC_URL"):
+            values["public_url"] = public
+        if out := env.get("COMFY_MCP_OUTPUT_DIR"):
+            values["output_dir"] = Path(out).expanduser()
+        if "COMFY_MCP_CANCEL_ON_ABORT" in env:
+            values["cancel_on_abort"] = _bool(env, "COMFY_MCP_CANCEL_ON_ABORT")
+        if level := env.get("COMFY_MCP_LOG_LEVEL"):
+            values["log_level"] = level
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Raise :class:`SettingsError` for any invalid value."""
+        try:
+            Endpoint(self.comfyui_url)
+        except ValueError as exc:
+            raise SettingsError(f"COMFYUI_URL: {exc}") from exc
+        if self.public_url is not None:
+            try:
+                Endpoint(self.public_url)
+            except ValueError as exc:
+                raise SettingsError(f"COMFY_MCP_PUBLIC_URL: {exc}") from exc
+        if self.output_dir is not None and not self.output_dir.is_absolute():
+            raise SettingsError(
+                f"COMFY_MCP_OUTPUT_DIR must be an absolute path (got {str(self.output_dir)!r})"
+            )
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise SettingsError(
+                "COMFY_MCP_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR "
+                f"(got {self.log_level!r})"
+            )
+        if self.wait_timeout > self.max_wait_timeout:
+            raise SettingsError("COMFY_MCP_WAIT_TIMEOUT must not exceed COMFY_MCP_MAX_WAIT_TIMEOUT")
+
+    def auth(self) -> Auth:
+        """The credentials for ComfyUI (token as a bearer header, plus any extra headers)."""
+        auth = Auth(headers=dict(self.comfyui_headers))
+        if self.comfyui_token:
+            auth = Auth.bearer(self.comfyui_token).merged(auth)
+        return auth
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        updated = replace(self, **changes)
+        updated.check()
+        return updated
+
+
+def _parse_headers(raw: str) -> dict[str, str]:
+    """``{"Name": "value"}`` as JSON, or ``Name: value`` pairs separated by newlines or ``;``."""
+    raw = raw.strip()
+    if raw.startswith("{"):
+        try:
+            parsed = json.loads(raw)
+        except ValueError as exc:
+            raise SettingsError(f"COMFYUI_HEADERS is not valid JSON: {exc}") from exc
+        if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+            raise SettingsError(
+                'COMFYUI_HEADERS must be a JSON object of strings: {"Name": "value"}'
+            )
+        return {str(k): v for k, v in parsed.items()}
+    headers: dict[str, str] = {}
+    for part in raw.replace("\n", ";").split(";"):
+        if not part.strip():
+            continue
+        name, sep, value = part.partition(":")
+        if not sep or not name.strip():
+            raise SettingsError(
+                f"COMFYUI_HEADERS: {part.strip()!r} is not 'Name: value' "
+                '(or give a JSON object: {"Name": "value"})'
+            )
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+def _bool(env: Mapping[str, str], var: str) -> bool:
+    value = env[var].strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{var} must be true or false (got {env[var]!r})")
+
+
+def _positive_float(env: Mapping[str, str], var: str) -> float:
+    try:
+        value = float(env[var])
+    except ValueError:
+        raise SettingsError(f"{var} must be a number of seconds (got {env[var]!r})") from None
+    if value <= 0:
+        raise SettingsError(f"{var} must be greater than 0 (got {env[var]!r})")
+    return value
+
+
+def _int(env: Mapping[str, str], var: str, low: int, high: int) -> int:
+    try:
+        value = int(env[var])
+    except ValueError:
+        raise SettingsError(f"{var} must be an integer (got {env[var]!r})") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{var} must be between {low} and {high} (got {value})")
+    return value
