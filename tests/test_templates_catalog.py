@@ -347,3 +347,19 @@ def test_lora_template_validates_with_loras_inserted() -> None:
     assert validate_graph(filled.graph, info, parameters=template.parameters) == []
     assert filled.graph["3"]["inputs"]["model"] == ["11", 0]
     assert filled.graph["11"]["inputs"]["strength_clip"] == 0.5
+
+
+def test_the_documented_example_loads_fills_and_validates(tmp_path: Path) -> None:
+    docs = (Path(__file__).parent.parent / "docs" / "workflows.md").read_text(encoding="utf-8")
+    example = docs.split("`~/comfy-workflows/portrait.json`:\n\n```json\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "portrait.json").write_text(example, encoding="utf-8")
+    catalog = TemplateCatalog([tmp_path], include_bundled=False)
+    assert catalog.errors() == {}
+    template = catalog.get("portrait")
+    info = object_info()
+    filled = template.fill(
+        {"subject": "a lighthouse keeper", "checkpoint": "sd15-placeholder.safetensors"},
+        choices=template.live_choices(info),
+    )
+    assert filled.graph["6"]["inputs"]["text"] == "a lighthouse keeper"
+    assert validate_graph(filled.graph, info, parameters=template.parameters) == []
