@@ -31,9 +31,7 @@ def test_api_route_prefix_applies_to_rest_not_socket() -> None:
 def test_view_url_splits_subfolder_from_filename_and_encodes() -> None:
     e = Endpoint("http://h:1")
     url = e.view_url("sub/dir/my image #1.png", subfolder="", type="temp")
-    assert url == (
-        "http://h:1/view?filename=my+image+%231.png&subfolder=sub%2Fdir&type=temp"
-    )
+    assert url == ("http://h:1/view?filename=my+image+%231.png&subfolder=sub%2Fdir&type=temp")
 
 
 def test_auth_is_applied_everywhere_and_redacted() -> None:

@@ -90,7 +90,9 @@ def test_cached_history_is_reported_as_cached() -> None:
 def test_progress_events_update_step_and_node() -> None:
     recording = fixture("ws_interrupted_mid_node")
     registry = JobRegistry()
-    job = registry.register(Job(recording["prompt_id"], {"2": {"class_type": "SaveImageWebsocket"}}))
+    job = registry.register(
+        Job(recording["prompt_id"], {"2": {"class_type": "SaveImageWebsocket"}})
+    )
     replay("ws_interrupted_mid_node", registry)
     assert job.interruption is not None and job.interruption["node_id"] == "2"
     assert job.max == 100

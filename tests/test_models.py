@@ -44,7 +44,9 @@ def test_output_files_cover_every_list_key_and_kind() -> None:
             "images": [{"filename": "clip.webp", "subfolder": "", "type": "output"}],
             "animated": [True],
         },
-        "11": {"gifs": [{"filename": "v.mp4", "subfolder": "", "type": "output", "fullpath": "/x"}]},
+        "11": {
+            "gifs": [{"filename": "v.mp4", "subfolder": "", "type": "output", "fullpath": "/x"}]
+        },
         "12": {"audio": [{"filename": "s.flac", "subfolder": "", "type": "temp"}]},
         "13": {"text": ["hello"]},
         "14": {"mesh": [{"filename": "m.glb", "subfolder": "3d", "type": "output"}]},

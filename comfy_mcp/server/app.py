@@ -1,0 +1,69 @@
+"""Building the MCP server: one factory, and a lifespan that owns the ComfyUI client."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from mcp.server.mcpserver import MCPServer
+
+from comfy_mcp import __version__
+from comfy_mcp.comfy import ComfyClient
+from comfy_mcp.server.resources import register_resources
+from comfy_mcp.server.state import ServerState
+from comfy_mcp.server.tools import register_tools
+from comfy_mcp.settings import Settings
+from comfy_mcp.templates import TemplateCatalog
+
+log = logging.getLogger(__name__)
+
+INSTRUCTIONS = """\
+Generate images (and other media) with ComfyUI.
+- list_workflows shows the ready templates and their parameters; enqueue_workflow runs one by name
+  with params, or runs a raw API-format graph. It waits for the result (default 45 s) and returns
+  the image previews; if the prompt is still running it returns the prompt_id: use get_status /
+  get_outputs later.
+- list_models / list_loras give the exact file names ComfyUI accepts for model parameters.
+- interrupt stops one prompt by id. Full-size files: read the comfy://output/... resource links.
+"""
+
+
+def build_server(
+    settings: Settings | None = None, *, client: ComfyClient | None = None
+) -> MCPServer:
+    """A ready MCPServer. ``client`` lets tests inject a ComfyClient (not closed by us)."""
+    settings = settings or Settings.from_env()
+    catalog = TemplateCatalog(list(settings.workflows_dirs))
+    state = ServerState(settings=settings, catalog=catalog)
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer) -> AsyncIterator[ServerState]:
+        if client is not None:
+            state.client = client
+            yield state
+            return
+        async with ComfyClient(
+            settings.comfyui_url,
+            auth=settings.auth(),
+            user=settings.comfyui_user,
+            timeout=settings.http_timeout,
+            verify=settings.verify_tls,
+        ) as comfy:
+            state.client = comfy
+            log.info("serving ComfyUI at %s", comfy.endpoint.base_url)
+            try:
+                yield state
+            finally:
+                state.client = None
+
+    server = MCPServer(
+        "comfyui",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        log_level=settings.log_level.upper(),  # type: ignore[arg-type]
+    )
+    register_tools(server, state)
+    register_resources(server, state)
+    return server

@@ -1,0 +1,141 @@
+"""The structured results tools return: small, typed, and the same shape everywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from comfy_mcp.comfy.jobs import Job, JobState
+from comfy_mcp.server.content import OutputItem
+
+
+class ProgressInfo(BaseModel):
+    node: str | None = Field(default=None, description="Id of the node running now")
+    node_type: str | None = Field(default=None, description="Its class, e.g. KSampler")
+    step: float | None = Field(default=None, description="Steps done in that node")
+    steps: float | None = Field(default=None, description="Steps that node will take")
+    fraction: float | None = Field(default=None, description="Overall progress, 0..1")
+
+
+class ErrorInfo(BaseModel):
+    node_id: str | None = None
+    node_type: str | None = None
+    exception_type: str | None = None
+    message: str
+    traceback_tail: list[str] = Field(default_factory=list)
+
+
+class JobReport(BaseModel):
+    """Where a prompt is and what it produced."""
+
+    prompt_id: str = Field(description="Pass this to get_status, get_outputs or interrupt")
+    status: str = Field(
+        description="queued, running, succeeded, partial, cached, failed, interrupted, "
+        "cancelled, lost or unknown"
+    )
+    message: str = Field(description="One line for a human")
+    queue_position: int | None = Field(
+        default=None, description="0 = running, 1 = next to run; null when not queued"
+    )
+    progress: ProgressInfo | None = None
+    error: ErrorInfo | None = None
+    outputs: list[OutputItem] = Field(default_factory=list)
+    texts: dict[str, list[str]] = Field(default_factory=dict, description="Text outputs by node id")
+    workflow: str | None = Field(default=None, description="Template name, when one was used")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Parameter values used, random seeds included"
+    )
+    dropped_outputs: list[str] = Field(
+        default_factory=list,
+        description="Output nodes ComfyUI skipped because they failed validation (partial)",
+    )
+
+
+def job_report(
+    job: Job,
+    *,
+    workflow: str | None = None,
+    params: dict[str, Any] | None = None,
+    outputs: list[OutputItem] | None = None,
+    texts: dict[str, list[str]] | None = None,
+    known: bool = True,
+) -> JobReport:
+    """Build the report of a job; ``known=False`` for an id we never submitted nor found."""
+    state = job.state
+    status = "unknown" if (state is JobState.LOST and not known) else str(state)
+    progress = None
+    if state is JobState.RUNNING:
+        p = job.progress()
+        progress = ProgressInfo(
+            node=p.node, node_type=p.node_type, step=p.value, steps=p.max, fraction=p.fraction
+        )
+    error = None
+    if state is JobState.FAILED:
+        err = job.error or {}
+        error = ErrorInfo(
+            node_id=_opt(err.get("node_id")),
+            node_type=_opt(err.get("node_type")),
+            exception_type=_opt(err.get("exception_type")),
+            message=str(err.get("exception_message", "")).strip() or "execution failed",
+            traceback_tail=[str(t).rstrip() for t in err.get("traceback", [])][-3:],
+        )
+    elif state is JobState.INTERRUPTED:
+        info = job.interruption or {}
+        error = ErrorInfo(
+            node_id=_opt(info.get("node_id")),
+            node_type=_opt(info.get("node_type")),
+            message="interrupted",
+        )
+    return JobReport(
+        prompt_id=job.prompt_id,
+        status=status,
+        message=_message(job, status, error),
+        queue_position=job.queue_position if state in (JobState.QUEUED, JobState.RUNNING) else None,
+        progress=progress,
+        error=error,
+        outputs=outputs or [],
+        texts=texts or {},
+        workflow=workflow,
+        params=params or {},
+        dropped_outputs=job.receipt.dropped_outputs if job.receipt else [],
+    )
+
+
+def _message(job: Job, status: str, error: ErrorInfo | None) -> str:
+    pid = job.prompt_id
+    if status == "unknown":
+        return f"ComfyUI has no prompt {pid} in its queue or history."
+    state = job.state
+    if state in (JobState.QUEUED, JobState.RUNNING):
+        return (
+            f"Prompt {pid} is {job.progress().describe()}. "
+            "Call get_status or get_outputs with this prompt_id later."
+        )
+    if state is JobState.FAILED and error is not None:
+        return (
+            f"Prompt {pid} failed in node {error.node_id} ({error.node_type}): "
+            f"{error.exception_type}: {error.message}"
+        )
+    if state is JobState.INTERRUPTED and error is not None:
+        return f"Prompt {pid} was interrupted at node {error.node_id} ({error.node_type})."
+    if state is JobState.CACHED:
+        return (
+            f"Prompt {pid} finished from ComfyUI's cache: the outputs are the files of an "
+            "identical earlier run (change the seed for a new image)."
+        )
+    if state is JobState.PARTIAL:
+        dropped = ", ".join(job.receipt.dropped_outputs) if job.receipt else ""
+        return f"Prompt {pid} finished, but output nodes {dropped} were skipped (invalid)."
+    if state is JobState.CANCELLED:
+        return f"Prompt {pid} was removed from the queue before it ran."
+    if state is JobState.LOST:
+        return (
+            f"Prompt {pid} is in neither ComfyUI's queue nor its history "
+            "(server restarted, or the entry was deleted)."
+        )
+    return f"Prompt {pid} finished."
+
+
+def _opt(value: Any) -> str | None:
+    return str(value) if value is not None else None

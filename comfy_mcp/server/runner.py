@@ -1,0 +1,139 @@
+"""Running a workflow for a tool call: resolve, fill, validate, submit, wait with progress.
+
+Kept apart from the tool adapters so the steps read in order and each can be tested alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from mcp.server.mcpserver.exceptions import ToolError
+
+from comfy_mcp.comfy import ComfyClient, Job, Progress
+from comfy_mcp.server.errors import BindingIndex
+from comfy_mcp.server.state import ServerState
+from comfy_mcp.templates import (
+    Template,
+    is_api_format,
+    is_ui_format,
+    validate_graph,
+)
+
+log = logging.getLogger(__name__)
+
+ProgressSink = Callable[[float, float | None, str | None], Awaitable[None]]
+
+
+@dataclass
+class PreparedRun:
+    """A graph ready to queue, with what produced it (for reports and error mapping)."""
+
+    graph: dict[str, Any]
+    template: Template | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str | None:
+        return self.template.name if self.template else None
+
+    def bindings(self) -> BindingIndex:
+        if self.template is None:
+            return {}
+        return {
+            (b.node_id, b.input_name): p.name for p in self.template.parameters for b in p.bindings
+        }
+
+
+async def prepare(
+    state: ServerState, workflow: str | Mapping[str, Any], params: Mapping[str, Any]
+) -> PreparedRun:
+    """Turn a template name or a raw graph into a validated graph (raises ToolError)."""
+    comfy = state.comfy
+    if isinstance(workflow, str):
+        template = state.catalog.get(workflow)
+        object_info = await comfy.get_node_defs()
+        filled = template.fill(params, choices=template.live_choices(object_info))
+        run = PreparedRun(filled.graph, template, filled.values)
+    else:
+        if params:
+            raise ToolError(
+                "'params' only applies to templates; edit the graph's inputs directly, "
+                "or pass a template name as 'workflow'"
+            )
+        if is_ui_format(workflow):
+            raise ToolError(
+                "this is a UI-format workflow (it has 'nodes' and 'links'); ComfyUI's API "
+                "needs the "
+                "API format: in ComfyUI use Workflow → Export (API), then pass that JSON"
+            )
+        if not is_api_format(workflow):
+            raise ToolError(
+                "'workflow' must be a template name (see list_workflows) or an API-format graph: "
+                '{"1": {"class_type": "EmptyImage", "inputs": {...}}, ...}'
+            )
+        object_info = await comfy.get_node_defs()
+        run = PreparedRun(dict(workflow))
+    issues = validate_graph(
+        run.graph, object_info, parameters=run.template.parameters if run.template else ()
+    )
+    if issues:
+        lines = [f"the workflow would be rejected by ComfyUI ({len(issues)} problem(s)):"]
+        lines += [f"- {issue}" for issue in issues]
+        raise ToolError("\n".join(lines))
+    return run
+
+
+async def wait_with_progress(
+    comfy: ComfyClient,
+    job: Job,
+    *,
+    timeout: float,
+    report: ProgressSink | None,
+    cancel_on_abort: bool,
+    interval: float = 0.5,
+) -> Job:
+    """Wait for ``job``, sending at most one progress notification per ``interval``.
+
+    If the MCP request is cancelled while waiting, the prompt is cancelled too (deleted when
+    queued, interrupted when running) unless ``cancel_on_abort`` is off.
+    """
+    last: list[Progress | None] = [None]
+
+    async def pump() -> None:
+        sent = 0
+        while True:
+            await asyncio.sleep(interval)
+            snapshot = job.progress()
+            if report is not None and snapshot != last[0]:
+                last[0] = snapshot
+                sent += 1
+                fraction = snapshot.fraction
+                # Progress must increase: use the overall fraction when known, else a counter.
+                value = round(fraction * 100, 1) if fraction is not None else float(sent)
+                with contextlib.suppress(Exception):
+                    await report(
+                        value, 100.0 if fraction is not None else None, snapshot.describe()
+                    )
+
+    pumper = asyncio.create_task(pump())
+    try:
+        return await comfy.wait(job, timeout=timeout)
+    except anyio.get_cancelled_exc_class():
+        if cancel_on_abort and not job.done:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+                try:
+                    action = await comfy.cancel(job.prompt_id)
+                    log.info("request cancelled: prompt %s %s", job.prompt_id, action)
+                except Exception as exc:
+                    log.warning("could not cancel prompt %s: %s", job.prompt_id, exc)
+        raise
+    finally:
+        pumper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pumper
