@@ -507,3 +507,9 @@ def test_fill_either_succeeds_or_raises_parameter_error(values: dict[str, Any]) 
         bound = bound_inputs(template)
         assert without_bound(outcome.graph, bound) == without_bound(before, bound)
     assert template.graph == before
+
+
+def test_seed_default_minus_one_means_random() -> None:
+    seed = Parameter("seed", "seed", (Binding("3", "seed"),), default=-1)
+    assert seed.default is None
+    assert not seed.required

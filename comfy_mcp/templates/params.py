@@ -108,6 +108,8 @@ class Parameter:
             )
         if self.type == "enum" and self.choices is None and self.choices_from is None:
             raise fail("an enum needs 'choices' or 'choices_from'")
+        if self.type == "seed" and self.default == -1:
+            object.__setattr__(self, "default", None)  # "-1" is the usual way to say random
         if self.default is not None:
             try:
                 check_value(self, self.default, live=None)

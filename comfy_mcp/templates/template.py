@@ -148,6 +148,17 @@ class Template:
         ``choices`` maps parameter names to their live allowed values. Raises one
         TemplateParameterError listing every problem when anything is wrong.
         """
+        if not isinstance(values, Mapping):
+            raise TemplateParameterError(
+                [
+                    ParameterProblem(
+                        "",
+                        f"arguments must be an object of name → value, got {type(values).__name__}",
+                        list(self._by_name),
+                    )
+                ],
+                template=self.name,
+            )
         live = choices or {}
         problems = [self._unknown(key) for key in values if key not in self._by_name]
         resolved: dict[str, Any] = {}
