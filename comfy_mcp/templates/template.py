@@ -160,7 +160,7 @@ class Template:
                 template=self.name,
             )
         live = choices or {}
-        problems = [self._unknown(key) for key in values if key not in self._by_name]
+        problems = [self._unknown(str(key)) for key in values if key not in self._by_name]
         resolved: dict[str, Any] = {}
         for parameter in self.parameters:
             try:
