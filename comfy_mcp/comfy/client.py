@@ -28,7 +28,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -60,6 +60,7 @@ from comfy_mcp.comfy.nodeinfo import FOLDER_LOADERS, combo_options
 log = logging.getLogger(__name__)
 
 ItemKind = Literal["queue", "history"]
+EventCallback = Callable[[AnyEvent], None]
 
 
 class ComfyClient:
@@ -83,6 +84,8 @@ class ComfyClient:
         http_client: an ``httpx.AsyncClient`` to use instead of our own (not closed by us).
         use_websocket: False forces polling (for servers where websockets are blocked).
         poll_interval: seconds between HTTP checks while a wait has no websocket.
+        check_interval: seconds between HTTP checks while the websocket is up: a safety net for
+            events that never come (another client took over our client id, a silent socket).
     """
 
     def __init__(
@@ -98,6 +101,7 @@ class ComfyClient:
         http_client: httpx.AsyncClient | None = None,
         use_websocket: bool = True,
         poll_interval: float = 1.0,
+        check_interval: float = 5.0,
         ws_open_timeout: float = 10.0,
     ) -> None:
         self.endpoint = Endpoint(base_url, route_prefix=route_prefix, auth=auth)
@@ -105,6 +109,7 @@ class ComfyClient:
         self.user = user
         self.timeout = timeout
         self.poll_interval = poll_interval
+        self.check_interval = check_interval
         self.use_websocket = use_websocket
         self.jobs = JobRegistry()
         self._owns_http = http_client is None
@@ -118,7 +123,7 @@ class ComfyClient:
             self._reconcile_all,
             open_timeout=ws_open_timeout,
         )
-        self._listeners: list[asyncio.Queue[AnyEvent]] = []
+        self._subscribers: list[tuple[str | None, str | None, EventCallback]] = []
         self._node_defs: dict[str, Any] | None = None
         self._node_defs_lock = asyncio.Lock()
         self._closed = False
@@ -580,7 +585,7 @@ class ComfyClient:
                 # With a live socket, HTTP is only a safety net (missed events, displacement);
                 # without one it is how we follow the job.
                 connected = self.events.connected.is_set()
-                check_every = max(5.0, self.poll_interval) if connected else self.poll_interval
+                check_every = self.check_interval if connected else self.poll_interval
                 try:
                     async with asyncio.timeout(min(remaining, check_every)):
                         await job.ended.wait()
@@ -695,11 +700,55 @@ class ComfyClient:
         for job in self.jobs.active():
             await self._safe_refresh(job)
 
+    # -- events --------------------------------------------------------------------------------
+
+    def on(
+        self, event_type: str | None, callback: EventCallback, *, prompt_id: str | None = None
+    ) -> Callable[[], None]:
+        """Call ``callback(event)`` for every websocket event of ``event_type`` (None: all).
+
+        ``event_type`` is ComfyUI's message type (``"progress"``, ``"executed"``…), ``"preview"``
+        for binary images or ``"progress_text"``. With ``prompt_id``, only that prompt's events.
+        Returns a function that unsubscribes. A callback that raises is logged, not propagated.
+        """
+        entry = (event_type, prompt_id, callback)
+        self._subscribers.append(entry)
+        return lambda: self._subscribers.remove(entry) if entry in self._subscribers else None
+
+    async def iter_events(
+        self, *, prompt_id: str | None = None, max_buffer: int = 1000
+    ) -> AsyncIterator[AnyEvent]:
+        """Iterate over websocket events (of one prompt, if given) as they arrive.
+
+        Opens the websocket if needed. Events beyond ``max_buffer`` unread ones are dropped
+        (oldest kept) so a slow consumer cannot grow memory without bound.
+        """
+        await self._ensure_events()
+        queue: asyncio.Queue[AnyEvent] = asyncio.Queue(maxsize=max_buffer)
+
+        def put(event: AnyEvent) -> None:
+            if not queue.full():
+                queue.put_nowait(event)
+
+        unsubscribe = self.on(None, put, prompt_id=prompt_id)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            unsubscribe()
+
     def _on_event(self, event: AnyEvent) -> None:
         if not isinstance(event, UnknownEvent):
             self.jobs.dispatch(event)
-        for queue in list(self._listeners):
-            queue.put_nowait(event)
+        for event_type, prompt_id, callback in list(self._subscribers):
+            if event_type is not None and event.type != event_type:
+                continue
+            if prompt_id is not None and getattr(event, "prompt_id", None) != prompt_id:
+                continue
+            try:
+                callback(event)
+            except Exception:
+                log.exception("event callback %r failed", callback)
 
 
 def raise_for_job(job: Job, timeout: float) -> None:
