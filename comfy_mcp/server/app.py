@@ -10,8 +10,10 @@ from mcp.server.mcpserver import MCPServer
 
 from comfy_mcp import __version__
 from comfy_mcp.comfy import ComfyClient
+from comfy_mcp.server.prompts import register_prompts
 from comfy_mcp.server.resources import register_resources
 from comfy_mcp.server.state import ServerState
+from comfy_mcp.server.template_tools import register_template_tools
 from comfy_mcp.server.tools import register_tools
 from comfy_mcp.settings import Settings
 from comfy_mcp.templates import TemplateCatalog
@@ -65,5 +67,7 @@ def build_server(
         log_level=settings.log_level.upper(),  # type: ignore[arg-type]
     )
     register_tools(server, state)
+    register_template_tools(server, state)
     register_resources(server, state)
+    register_prompts(server, state)
     return server

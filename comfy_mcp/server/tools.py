@@ -120,21 +120,9 @@ def register_tools(server: MCPServer, state: ServerState) -> None:
 
         Returns the prompt_id and status; when it finishes within the wait, the outputs too.
         """
-        with tool_errors():
-            run = await prepare(state, workflow, params or {})
-        with tool_errors(run.bindings()):
-            job = await state.comfy.submit(run.graph)
-        state.remember(job.prompt_id, run.name, run.values)
-        if wait:
-            timeout = min(timeout_s or state.settings.wait_timeout, state.settings.max_wait_timeout)
-            await wait_with_progress(
-                state.comfy,
-                job,
-                timeout=timeout,
-                report=ctx.report_progress,
-                cancel_on_abort=state.settings.cancel_on_abort,
-            )
-        return await _result(state, job, preview=preview, fail_on_error=True)
+        return await enqueue(
+            state, ctx, workflow, params or {}, wait=wait, timeout_s=timeout_s, preview=preview
+        )
 
     @server.tool(title="Get a prompt's status", annotations=READ_ONLY)
     async def get_status(
@@ -207,6 +195,34 @@ def register_tools(server: MCPServer, state: ServerState) -> None:
             free_memory=free_memory,
             message=f"Asked ComfyUI to {' and '.join(asked) or 'do nothing'}.",
         )
+
+
+async def enqueue(
+    state: ServerState,
+    ctx: Context,
+    workflow: str | dict[str, Any],
+    params: dict[str, Any],
+    *,
+    wait: bool,
+    timeout_s: float | None,
+    preview: bool,
+) -> CallToolResult:
+    """Prepare, queue and (optionally) wait for a workflow: the body of every run tool."""
+    with tool_errors():
+        run = await prepare(state, workflow, params)
+    with tool_errors(run.bindings()):
+        job = await state.comfy.submit(run.graph)
+    state.remember(job.prompt_id, run.name, run.values)
+    if wait:
+        timeout = min(timeout_s or state.settings.wait_timeout, state.settings.max_wait_timeout)
+        await wait_with_progress(
+            state.comfy,
+            job,
+            timeout=timeout,
+            report=ctx.report_progress,
+            cancel_on_abort=state.settings.cancel_on_abort,
+        )
+    return await _result(state, job, preview=preview, fail_on_error=True)
 
 
 async def _lookup(state: ServerState, prompt_id: str) -> tuple[Job, bool]:
