@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import struct
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -104,7 +105,10 @@ class Ws:
 
 
 def types(frames: list[Any]) -> list[str]:
-    return [f["type"] if isinstance(f, dict) else "binary" for f in frames]
+    return [
+        f["type"] if isinstance(f, dict) else f"<binary type {struct.unpack('>I', f[:4])[0]}>"
+        for f in frames
+    ]
 
 
 def since_submit(frames: list[Any]) -> list[Any]:
@@ -386,3 +390,503 @@ async def test_history_paging(fake: FakeComfyUI, http: httpx.AsyncClient) -> Non
     assert (await http.get(f"/history/{ids[0]}")).json() == {}
     await http.post("/history", json={"clear": True})
     assert (await http.get("/history")).json() == {}
+
+
+# -- queue, interrupt ----------------------------------------------------------------------------
+def slow_blur(color: int = 1, size: int = 64) -> dict[str, Any]:
+    workflow = recorded.workflow("slow_blur")
+    workflow["1"]["inputs"].update(width=size, height=size, color=color)
+    return workflow
+
+
+async def test_queue_ops_and_targeted_interrupt(fake: FakeComfyUI, http: httpx.AsyncClient) -> None:
+    fake.node_delay = 0.1
+    ws = await Ws.open(fake.url, "c1")
+    a = await submit(http, slow_blur(1), "c1")
+    await ws.wait_for(lambda f: f["type"] == "executing" and f["data"].get("node") == "1")
+    b = await submit(http, slow_blur(2), "c1")
+    c = await submit(http, slow_blur(3), "c1", prompt_id="fixture-custom-prompt-id-c")
+    d = await submit(http, slow_blur(4), "c1", front=True)
+    assert c == "fixture-custom-prompt-id-c"
+    queue = (await http.get("/queue")).json()
+    assert [item[1] for item in queue["queue_running"]] == [a]
+    assert sorted(item[0] for item in queue["queue_pending"]) == [-3, 1, 2]
+    assert queue["queue_pending"][0][1] == d  # heap order: front item first
+    assert queue["queue_running"][0][3:] == [{"client_id": "c1"}, ["6"]]
+    assert (await http.get("/prompt")).json() == {"exec_info": {"queue_remaining": 4}}
+
+    deleted = await http.post("/queue", json={"delete": [c]})
+    assert (deleted.status_code, deleted.content) == (200, b"")
+    assert {i[1] for i in (await http.get("/queue")).json()["queue_pending"]} == {b, d}
+    await http.post("/queue", json={"clear": True})
+    assert (await http.get("/queue")).json()["queue_pending"] == []
+    assert (await http.post("/interrupt", json={"prompt_id": "not-running"})).content == b""
+    await ws.wait_for(lambda f: f["type"] == "executing" and f["data"].get("node") == "2")
+    await http.post("/interrupt", json={"prompt_id": a})
+    frames = await ws.wait_done(a)
+    interrupted = next(f for f in frames if f["type"] == "execution_interrupted")
+    assert interrupted["data"]["node_id"] == "3"
+    assert sorted(interrupted["data"]["executed"]) == ["1", "2"]
+    assert types(frames[-3:]) == ["execution_interrupted", "status", "executing"]
+    assert [
+        f["data"]["status"]["exec_info"]["queue_remaining"] for f in frames if f["type"] == "status"
+    ][-6:] == [2, 3, 4, 3, 1, 0]
+    entry = await wait_history(http, a)
+    assert entry["status"]["status_str"] == "error"
+    assert entry["status"]["messages"][-1][0] == "execution_interrupted"
+    assert fake.interrupt_calls == ["not-running", a]
+    assert (await http.get("/queue")).json() == recorded.response_json("get_queue_after_clear") | {
+        "queue_running": []
+    }
+    await ws.close()
+
+
+async def test_global_interrupt_between_nodes(fake: FakeComfyUI, http: httpx.AsyncClient) -> None:
+    fake.node_delay = 0.05
+    ws = await Ws.open(fake.url, "c1")
+    prompt_id = await submit(http, slow_blur(), "c1")
+    await ws.wait_for(lambda f: f["type"] == "executing" and f["data"].get("node") == "3")
+    assert (await http.post("/interrupt")).status_code == 200
+    frames = since_submit(await ws.wait_done(prompt_id))
+    expected, rec_id = recorded_frames("ws_interrupted")
+    assert types(frames) == recorded.fixture("ws_interrupted")["message_types"]
+    got, want = normalize(frames[-4:], prompt_id), normalize(expected[-4:], rec_id)
+    for frame in (got[1], want[1]):
+        frame["data"]["executed"] = sorted(frame["data"]["executed"])
+    assert got == want
+    assert "fixture_slow_00001_.png" not in fake.files("output")
+    await ws.close()
+
+
+async def test_interrupt_mid_node_stops_within_a_step(
+    fake: FakeComfyUI, http: httpx.AsyncClient
+) -> None:
+    fake.node_delay = 1.0  # SaveImageWebsocket spreads it over its 100 steps
+    ws = await Ws.open(fake.url, "c1")
+    workflow = recorded.workflow("websocket_image_big_batch")
+    workflow["1"]["inputs"].update(width=16, height=16)
+    prompt_id = await submit(http, workflow, "c1")
+    await ws.wait_for(
+        lambda f: isinstance(f, dict) and f["type"] == "progress" and f["data"]["value"] == 3
+    )
+    await http.post("/interrupt")
+    frames = since_submit(await ws.wait_done(prompt_id))
+    progress = [
+        f["data"]["value"] for f in frames if isinstance(f, dict) and f["type"] == "progress"
+    ]
+    assert 3 <= progress[-1] < 99
+    assert frames[-4] == frames[-4] and isinstance(frames[-4], bytes)  # last preview, then:
+    assert types(frames[-3:]) == ["execution_interrupted", "status", "executing"]
+    data = frames[-3]["data"]
+    assert (data["node_id"], data["node_type"], data["executed"]) == (
+        "2",
+        "SaveImageWebsocket",
+        ["1"],
+    )
+    await ws.close()
+
+
+async def test_interrupt_while_idle_has_no_effect(
+    fake: FakeComfyUI, http: httpx.AsyncClient
+) -> None:
+    await http.post("/interrupt")
+    prompt_id = await submit(http, "empty_save", None)
+    assert (await wait_history(http, prompt_id))["status"]["status_str"] == "success"
+
+
+# -- binary frames, reconnect ---------------------------------------------------------------------
+async def test_binary_preview_legacy_and_metadata(
+    fake: FakeComfyUI, http: httpx.AsyncClient
+) -> None:
+    legacy = await Ws.open(fake.url, "legacy")
+    prompt_id = await submit(http, "websocket_image", "legacy")
+    frames = since_submit(await legacy.wait_done(prompt_id))
+    assert types(frames) == recorded.fixture("ws_binary_preview_legacy")["message_types"]
+    binary = [f for f in frames if isinstance(f, bytes)]
+    assert [b[:8].hex() for b in binary] == ["0000000100000002"] * 2
+    assert png_size(binary[0][8:]) == (32, 32)
+    assert (await wait_history(http, prompt_id))["outputs"] == {}
+
+    flagged = await Ws.open(fake.url, "flagged", flags=True)
+    prompt_id = await submit(http, "websocket_image", "flagged")
+    frames = await flagged.wait_done(prompt_id)
+    assert types(frames) == recorded.fixture("ws_binary_preview_metadata")["message_types"]
+    frame = next(f for f in frames if isinstance(f, bytes))
+    event, length = struct.unpack(">II", frame[:8])
+    metadata = json.loads(frame[8 : 8 + length])
+    recorded_meta = next(
+        m
+        for m in recorded.fixture("ws_binary_preview_metadata")["messages"]
+        if m["frame"] == "binary"
+    )
+    assert event == 4
+    assert normalize(metadata, prompt_id) == normalize(
+        recorded_meta["metadata"], recorded_meta["metadata"]["prompt_id"]
+    )
+    assert length == recorded_meta["metadata_length"]  # same JSON layout, 36-char prompt id
+    assert png_size(frame[8 + length :]) == (32, 32)
+    cached = next(f for f in frames if isinstance(f, dict) and f["type"] == "execution_cached")
+    assert cached["data"]["nodes"] == ["1"]  # EmptyImage cached, SaveImageWebsocket never
+    await legacy.close()
+    await flagged.close()
+
+
+async def test_reconnect_same_client_id_takes_over(
+    fake: FakeComfyUI, http: httpx.AsyncClient
+) -> None:
+    fake.node_delay = 0.1
+    first = await Ws.open(fake.url, "same")
+    prompt_id = await submit(http, "reconnect", "same")
+    await first.wait_for(lambda f: f["type"] == "executing" and f["data"].get("node") == "2")
+    second = await Ws.open(fake.url, "same")
+    assert second.frames[1] == {"type": "executing", "data": {"node": "2"}}
+    frames = await second.wait_done(prompt_id)
+    expected = recorded.fixture("ws_reconnect_same_client_id")["connection_2"]["message_types"]
+    assert types(frames) == expected
+    count = len(first.frames)
+    await asyncio.sleep(0.05)
+    assert len(first.frames) == count and types(first.frames)[-1] == "executing"
+    assert not first.closed.is_set()
+    await second.close()
+    await first.close()
+
+
+# -- uploads and /view ------------------------------------------------------------------------------
+async def test_upload_rename_dedupe_subfolder(fake: FakeComfyUI, http: httpx.AsyncClient) -> None:
+    original, other = upload_png(), upload_png(color=(1, 2, 3))
+    files = {"image": ("fixture-upload.png", original, "image/png")}
+    first = await http.post("/upload/image", files=files)
+    assert first.json() == recorded.response_json("post_upload_image")
+    again = await http.post("/upload/image", files=files)
+    assert again.json() == recorded.response_json("post_upload_image_duplicate_same_bytes")
+    clash = await http.post(
+        "/upload/image", files={"image": ("fixture-upload.png", other, "image/png")}
+    )
+    assert clash.json() == recorded.response_json("post_upload_image_name_clash")
+    sub = await http.post(
+        "/upload/image",
+        files={"image": ("fixture-upload.png", other, "image/png")},
+        data={"overwrite": "true", "subfolder": "fixtures", "type": "input"},
+    )
+    assert sub.json() == recorded.response_json("post_upload_image_subfolder_overwrite")
+    missing = await http.post("/upload/image", data={"type": "input"})
+    assert (missing.status_code, missing.content) == (400, b"")
+    info = (await http.get("/object_info/LoadImage")).json()
+    assert info == recorded.response_json("get_object_info_LoadImage_after_upload")
+    assert set(fake.files("input")) == {
+        "example.png",
+        "fixture-upload.png",
+        "fixture-upload (1).png",
+        "fixtures/fixture-upload.png",
+    }
+    view = await http.get(
+        "/view", params={"filename": "fixture-upload.png", "subfolder": "fixtures", "type": "input"}
+    )
+    assert view.content == other
+
+    ws = await Ws.open(fake.url, "c1")
+    prompt_id = await submit(http, "load_scale", "c1")
+    frames = since_submit(await ws.wait_done(prompt_id))
+    assert types(frames) == recorded.fixture("ws_load_scale")["message_types"]
+    executing = [f["data"]["node"] for f in frames if f["type"] == "executing"]
+    assert executing == ["1", "4", "2", "3", None]  # the preview runs as soon as it can
+    out = await http.get("/view", params={"filename": "fixture_load_scale_00001_.png"})
+    assert png_size(out.content) == (80, 60)
+    prompt_id = await submit(http, "load_subfolder", "c1")
+    outputs = (await wait_history(http, prompt_id))["outputs"]
+    assert outputs["2"]["images"][0]["subfolder"] == "fixtures"
+    await ws.close()
+
+
+async def test_upload_too_large_and_mask() -> None:
+    async with (
+        run_fake_comfyui(max_upload_size=2048) as fake,
+        httpx.AsyncClient(base_url=fake.url) as http,
+    ):
+        big = await http.post("/upload/image", files={"image": ("big.png", b"x" * 5000)})
+        assert big.status_code == 413
+        assert (await http.get("/features")).json()["max_upload_size"] == 2048
+        await http.post("/upload/image", files={"image": ("base.png", upload_png())})
+        mask = await http.post(
+            "/upload/mask",
+            files={"image": ("masked.png", upload_png(color=(0, 0, 0, 100)))},
+            data={"original_ref": json.dumps({"filename": "base.png", "type": "input"})},
+        )
+        assert mask.json() == {"name": "masked.png", "subfolder": "", "type": "input"}
+        stored = Image.open(io.BytesIO(fake.files("input")["masked.png"]))
+        assert stored.mode == "RGBA" and stored.getpixel((0, 0)) == (10, 200, 30, 100)
+
+
+async def test_view_errors_and_variants(fake: FakeComfyUI, http: httpx.AsyncClient) -> None:
+    prompt_id = await submit(http, "empty_save", None)
+    await wait_history(http, prompt_id)
+    for name in ("get_view_no_filename", "get_view_not_found", "get_view_path_traversal"):
+        request = recorded.fixture(name)["request"]
+        response = await http.get(request["path"], params=request.get("query"))
+        want = recorded.fixture(name)["response"]
+        assert (response.status_code, response.content) == (want["status"], b""), name
+    base = {"filename": "fixture_empty_00001_.png", "type": "output"}
+    webp = await http.get("/view", params={**base, "preview": "webp;50"})
+    assert webp.headers["content-type"] == "image/webp" and webp.content[:4] == b"RIFF"
+    alpha = await http.get("/view", params={**base, "channel": "a"})
+    assert alpha.headers["content-type"] == "image/png" and png_size(alpha.content) == (64, 64)
+    api = await http.get("/api/view", params=base)
+    assert api.headers["etag"] and api.headers["accept-ranges"] == "bytes"
+    assert (await http.get("/view", params={**base, "subfolder": "../x"})).status_code == 403
+    annotated = await http.get("/view", params={"filename": "example.png [input]"})
+    assert png_size(annotated.content) == (64, 64)
+
+
+# -- info endpoints ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name",
+    [
+        "get_object_info_KSampler",
+        "get_object_info_SaveImage",
+        "get_object_info_LoadImage",
+        "get_object_info_CheckpointLoaderSimple",
+        "get_object_info_unknown",
+        "get_models",
+        "get_models_checkpoints",
+        "get_models_loras",
+        "get_models_vae",
+        "get_models_unknown_folder",
+        "get_experiment_models",
+        "get_embeddings",
+        "get_extensions",
+        "get_features",
+        "get_users",
+        "get_settings",
+        "get_userdata_no_dir",
+        "get_userdata_workflows",
+        "get_view_metadata_checkpoint",
+        "get_system_stats",
+        "get_queue_empty",
+        "get_prompt",
+        "get_history_empty",
+        "get_history_prompt_unknown",
+    ],
+)
+async def test_get_routes_match_recording(http: httpx.AsyncClient, name: str) -> None:
+    fixture = recorded.fixture(name)
+    request, want = fixture["request"], fixture["response"]
+    response = await http.get(request["path"], params=request.get("query"))
+    assert response.status_code == want["status"]
+    if "json" in want:
+        assert response.headers["content-type"] == want["headers"]["content-type"]
+        assert response.json() == want["json"]
+    else:
+        assert response.text == want["text"]
+        assert response.headers.get("content-type") == want["headers"].get("content-type")
+    api = await http.get("/api" + request["path"], params=request.get("query"))
+    assert (api.status_code, api.content) == (response.status_code, response.content)
+
+
+async def test_full_object_info_and_index(http: httpx.AsyncClient) -> None:
+    info = (await http.get("/object_info")).json()
+    assert info == recorded.object_info()
+    assert len(info) == 478
+    for path in ("/", "/api/"):
+        page = await http.get(path)
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    broken = await http.post("/free")  # bodyless POST: the real handler fails
+    assert broken.status_code == 500
+    assert broken.text == "500 Internal Server Error\n\nServer got itself in trouble"
+    assert (await http.get("/no/such/route")).status_code == 404
+
+
+async def test_prefix_applies_to_every_route() -> None:
+    async with run_fake_comfyui(prefix="/comfy") as fake:
+        assert fake.url.endswith("/comfy")
+        async with httpx.AsyncClient(base_url=fake.url) as http:
+            assert (await http.get("/queue")).status_code == 200
+            assert (await http.get("/api/queue")).status_code == 200
+            root = fake.url.rsplit("/comfy", 1)[0]
+            assert (await http.get(root + "/queue")).status_code == 404
+            ws = await Ws.open(fake.url, "p1")
+            prompt_id = await submit(http, "empty_save", "p1")
+            await ws.wait_done(prompt_id)
+            await ws.close()
+
+
+async def test_models_loadable_txt2img() -> None:
+    workflow = {
+        "4": {
+            "class_type": "CheckpointLoaderSimple",
+            "inputs": {"ckpt_name": "sd15-placeholder.safetensors"},
+        },
+        "10": {
+            "class_type": "LoraLoader",
+            "inputs": {
+                "model": ["4", 0],
+                "clip": ["4", 1],
+                "lora_name": "style/anime-placeholder.safetensors",
+                "strength_model": 0.8,
+                "strength_clip": 1.0,
+            },
+        },
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["10", 1]}},
+        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["10", 1]}},
+        "5": {
+            "class_type": "EmptyLatentImage",
+            "inputs": {"width": 64, "height": 48, "batch_size": 2},
+        },
+        "3": {
+            "class_type": "KSampler",
+            "inputs": {
+                "model": ["10", 0],
+                "seed": 42,
+                "steps": 4,
+                "cfg": 7.0,
+                "sampler_name": "euler",
+                "scheduler": "normal",
+                "positive": ["6", 0],
+                "negative": ["7", 0],
+                "latent_image": ["5", 0],
+                "denoise": 1.0,
+            },
+        },
+        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+        "9": {
+            "class_type": "SaveImage",
+            "inputs": {"images": ["8", 0], "filename_prefix": "t2i/run"},
+        },
+    }
+    async with (
+        run_fake_comfyui(models_loadable=True) as fake,
+        httpx.AsyncClient(base_url=fake.url) as http,
+    ):
+        ws = await Ws.open(fake.url, "m1")
+        prompt_id = await submit(http, workflow, "m1")
+        frames = await ws.wait_done(prompt_id)
+        steps = [f["data"]["value"] for f in frames if f["type"] == "progress"]
+        assert steps == [1, 2, 3, 4]
+        images = (await wait_history(http, prompt_id))["outputs"]["9"]["images"]
+        assert [(i["subfolder"], i["filename"]) for i in images] == [
+            ("t2i", "run_00001_.png"),
+            ("t2i", "run_00002_.png"),
+        ]
+        first = fake.files("output")["t2i/run_00001_.png"]
+        second = fake.files("output")["t2i/run_00002_.png"]
+        assert png_size(first) == (64, 48) and first != second
+        meta = await http.get(
+            "/view_metadata/checkpoints", params={"filename": "sd15-placeholder.safetensors"}
+        )
+        assert meta.status_code == 200
+        await ws.close()
+
+
+# -- faults ------------------------------------------------------------------------------------------
+async def test_fault_http_errors_malformed_and_delay(
+    fake: FakeComfyUI, http: httpx.AsyncClient
+) -> None:
+    fake.faults.http_errors["/queue"] = 2
+    for _ in range(2):
+        failed = await http.get("/api/queue")
+        assert failed.status_code == 500
+        assert failed.text == "500 Internal Server Error\n\nServer got itself in trouble"
+    assert (await http.get("/queue")).status_code == 200
+    assert fake.faults.http_errors == {}
+
+    fake.faults.malformed_json.add("/prompt")
+    response = await http.post("/prompt", json={"prompt": recorded.workflow("empty_save")})
+    assert response.status_code == 200
+    with pytest.raises(json.JSONDecodeError):
+        response.json()
+    assert len(fake.posted_prompts) == 1  # the prompt was accepted all the same
+    fake.faults.malformed_json.clear()
+
+    fake.faults.http_delay = 0.2
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await http.get("/prompt")
+    assert loop.time() - started >= 0.2
+    fake.faults.http_delay = 0.0
+
+    fake.faults.hang_http = True
+    with pytest.raises(httpx.ReadTimeout):
+        await http.get("/prompt", timeout=0.2)
+    pending = asyncio.create_task(http.get("/system_stats"))
+    await asyncio.sleep(0.1)
+    assert not pending.done()
+    fake.faults.hang_http = False
+    assert (await pending).status_code == 200
+
+
+async def test_fault_auth_gate(fake: FakeComfyUI, http: httpx.AsyncClient) -> None:
+    fake.faults.require_headers = {"Authorization": "Bearer sekret"}
+    fake.faults.require_query = {"token": "q1"}
+    fake.faults.require_cookies = {"session": "c1"}
+    assert (await http.get("/queue")).status_code == 401
+    ok = await http.get(
+        "/queue",
+        params={"token": "q1"},
+        headers={"Authorization": "Bearer sekret", "Cookie": "session=c1"},
+    )
+    assert ok.status_code == 200
+    view = await http.get("/view", params={"filename": "example.png", "type": "input"})
+    assert view.status_code == 401
+    ws_url = fake.url.replace("http://", "ws://")
+    with pytest.raises(websockets.InvalidStatus) as denied:
+        await websockets.connect(ws_url + "/ws?clientId=x&token=q1")
+    assert denied.value.response.status_code == 401
+    conn = await websockets.connect(
+        ws_url + "/ws?clientId=x&token=q1",
+        additional_headers={"Authorization": "Bearer sekret", "Cookie": "session=c1"},
+    )
+    assert json.loads(await conn.recv())["data"]["sid"] == "x"
+    await conn.close()
+
+
+async def test_fault_websocket_reject_silent_and_drop(
+    fake: FakeComfyUI, http: httpx.AsyncClient
+) -> None:
+    ws_url = fake.url.replace("http://", "ws://") + "/ws?clientId=w1"
+    fake.faults.reject_ws_status = 403
+    with pytest.raises(websockets.InvalidStatus) as denied:
+        await websockets.connect(ws_url)
+    assert denied.value.response.status_code == 403
+    fake.faults.reject_ws_status = None
+
+    fake.faults.ws_silent = True
+    silent = await websockets.connect(ws_url)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(silent.recv(), 0.2)
+    await silent.close()
+    fake.faults.ws_silent = False
+
+    fake.node_delay = 0.05
+    ws = await Ws.open(fake.url, "w1")
+    prompt_id = await submit(http, "reconnect", "w1")
+    await ws.wait_for(lambda f: f["type"] == "executing" and f["data"].get("node") == "2")
+    await fake.drop_websockets()
+    await asyncio.wait_for(ws.closed.wait(), WAIT)
+    assert ws.conn.close_code == 1006  # abrupt: no close frame
+    assert fake.connected_client_ids == []
+    entry = await wait_history(http, prompt_id)  # the job finished while nobody listened
+    assert entry["status"]["status_str"] == "success"
+
+
+async def test_fault_restart_keeps_port_loses_state(
+    fake: FakeComfyUI, http: httpx.AsyncClient
+) -> None:
+    first = await submit(http, "empty_save", None)
+    await wait_history(http, first)
+    fake.node_delay = 0.2
+    ws = await Ws.open(fake.url, "r1")
+    running = await submit(http, slow_blur(), "r1")
+    await submit(http, slow_blur(2), "r1")
+    url = fake.url
+    await fake.restart()
+    await asyncio.wait_for(ws.closed.wait(), WAIT)
+    assert fake.url == url
+    async with httpx.AsyncClient(base_url=url) as fresh:
+        assert (await fresh.get("/history")).json() == {}
+        assert (await fresh.get(f"/history/{running}")).json() == {}
+        assert (await fresh.get("/queue")).json() == recorded.response_json("get_queue_empty")
+        fake.node_delay = 0.0
+        again = await fresh.post("/prompt", json={"prompt": recorded.workflow("empty_save")})
+        assert again.json()["number"] == 0  # the counter restarts too
+        entry = await wait_history(fresh, again.json()["prompt_id"])
+        # not cached after a restart, and the output counter continues from the files on disk
+        assert entry["outputs"]["2"]["images"][0]["filename"] == "fixture_empty_00002_.png"

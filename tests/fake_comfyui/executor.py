@@ -334,7 +334,7 @@ class _PromptRun:
                     continue
                 value = raw[name]
                 if is_link(value):
-                    values[name] = self.outputs[value[0]][int(value[1])]
+                    values[name] = self._upstream(value[0])[int(value[1])]
                 else:
                     values[name] = value
         for name, kind in spec.get("hidden", {}).items():
@@ -345,6 +345,13 @@ class _PromptRun:
             elif kind == "UNIQUE_ID":
                 values[name] = node_id
         return values
+
+    def _upstream(self, node_id: str) -> tuple[Any, ...]:
+        """Outputs of an upstream node: from this run, or from the cache (cached nodes are
+        not scheduled, like in ComfyUI)."""
+        if node_id in self.outputs:
+            return self.outputs[node_id]
+        return self.ex.cache[self.signatures[node_id]].outputs
 
     async def _call(self, node_id: str, class_type: str, inputs: dict[str, Any]) -> NodeOutput:
         fn = node_impls.NODES.get(class_type)

@@ -41,7 +41,7 @@ class UvicornRunner:
             port=self.port,
             log_level="warning",
             access_log=False,
-            lifespan="on",
+            lifespan="off",  # run_fake_comfyui starts the worker itself
             timeout_graceful_shutdown=1,
             server_header=False,
             headers=[("server", SERVER_HEADER)],
@@ -108,6 +108,7 @@ async def run_fake_comfyui(**kwargs: Any) -> AsyncIterator[FakeComfyUI]:
     port = kwargs.pop("port", 0)
     fake = FakeComfyUI(**kwargs)
     runner = UvicornRunner(fake.app, port=port)
+    fake.start_worker()
     await runner.start()
     fake._runner = runner
     fake.url = f"http://127.0.0.1:{runner.port}{fake.prefix}"
