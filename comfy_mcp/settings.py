@@ -39,6 +39,10 @@ class Settings:
     output_dir: Path | None = None
     cancel_on_abort: bool = True
     log_level: str = "WARNING"
+    input_roots: tuple[Path, ...] = ()
+    allow_private_urls: bool = False
+    max_input_bytes: int = 50 * 1024 * 1024
+    fetch_timeout: float = 20.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -63,6 +67,7 @@ class Settings:
             ("http_timeout", "COMFY_MCP_HTTP_TIMEOUT"),
             ("wait_timeout", "COMFY_MCP_WAIT_TIMEOUT"),
             ("max_wait_timeout", "COMFY_MCP_MAX_WAIT_TIMEOUT"),
+            ("fetch_timeout", "COMFY_MCP_FETCH_TIMEOUT"),
         ):
             if var in env:
                 values[name] = _positive_float(env, var)
@@ -76,6 +81,14 @@ class Settings:
             values["output_dir"] = Path(out).expanduser()
         if "COMFY_MCP_CANCEL_ON_ABORT" in env:
             values["cancel_on_abort"] = _bool(env, "COMFY_MCP_CANCEL_ON_ABORT")
+        if roots := env.get("COMFY_MCP_INPUT_ROOTS"):
+            values["input_roots"] = tuple(
+                Path(p).expanduser() for p in roots.split(os.pathsep) if p.strip()
+            )
+        if "COMFY_MCP_ALLOW_PRIVATE_URLS" in env:
+            values["allow_private_urls"] = _bool(env, "COMFY_MCP_ALLOW_PRIVATE_URLS")
+        if "COMFY_MCP_MAX_INPUT_BYTES" in env:
+            values["max_input_bytes"] = _int(env, "COMFY_MCP_MAX_INPUT_BYTES", 1024, 2**31)
         if level := env.get("COMFY_MCP_LOG_LEVEL"):
             values["log_level"] = level
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -98,6 +111,12 @@ class Settings:
             raise SettingsError(
                 f"COMFY_MCP_OUTPUT_DIR must be an absolute path (got {str(self.output_dir)!r})"
             )
+        for root in self.input_roots:
+            if not root.is_absolute():
+                # A relative root would depend on the directory the MCP client starts us in.
+                raise SettingsError(
+                    f"COMFY_MCP_INPUT_ROOTS entries must be absolute paths (got {str(root)!r})"
+                )
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise SettingsError(
                 "COMFY_MCP_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR "

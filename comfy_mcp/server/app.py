@@ -15,6 +15,7 @@ from comfy_mcp.server.resources import register_resources
 from comfy_mcp.server.state import ServerState
 from comfy_mcp.server.template_tools import register_template_tools
 from comfy_mcp.server.tools import register_tools
+from comfy_mcp.server.uploads import register_upload_tools
 from comfy_mcp.settings import Settings
 from comfy_mcp.templates import TemplateCatalog
 
@@ -28,6 +29,9 @@ Generate images (and other media) with ComfyUI.
   get_outputs later.
 - list_models / list_loras give the exact file names ComfyUI accepts for model parameters.
 - interrupt stops one prompt by id. Full-size files: read the comfy://output/... resource links.
+- upload_image / upload_mask put an image (data URL, base64, http(s) URL, or an allowed local
+  file) into ComfyUI's input folder; pass the returned `reference` as a workflow's image
+  parameter. Image parameters of templates also accept those forms directly.
 """
 
 
@@ -67,6 +71,7 @@ def build_server(
         log_level=settings.log_level.upper(),  # type: ignore[arg-type]
     )
     register_tools(server, state)
+    register_upload_tools(server, state)
     register_template_tools(server, state)
     register_resources(server, state)
     register_prompts(server, state)

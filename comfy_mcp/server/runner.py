@@ -18,6 +18,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from comfy_mcp.comfy import ComfyClient, Job, Progress
 from comfy_mcp.server.errors import BindingIndex
 from comfy_mcp.server.state import ServerState
+from comfy_mcp.server.uploads import resolve_image_argument
 from comfy_mcp.templates import (
     Template,
     is_api_format,
@@ -57,6 +58,7 @@ async def prepare(
     comfy = state.comfy
     if isinstance(workflow, str):
         template = state.catalog.get(workflow)
+        params = await _upload_image_arguments(state, template, params)
         object_info = await comfy.get_node_defs()
         filled = template.fill(params, choices=template.live_choices(object_info))
         run = PreparedRun(filled.graph, template, filled.values)
@@ -87,6 +89,20 @@ async def prepare(
         lines += [f"- {issue}" for issue in issues]
         raise ToolError("\n".join(lines))
     return run
+
+
+async def _upload_image_arguments(
+    state: ServerState, template: Template, params: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Image parameters accept data URLs, base64, URLs and allowed paths: upload those first."""
+    resolved = dict(params)
+    for parameter in template.parameters:
+        value = resolved.get(parameter.name)
+        if parameter.type == "image" and isinstance(value, str):
+            resolved[parameter.name] = await resolve_image_argument(
+                state, value, parameter=parameter.name
+            )
+    return resolved
 
 
 async def wait_with_progress(

@@ -19,7 +19,6 @@ import asyncio
 import io
 import logging
 import re
-from pathlib import Path
 from typing import Annotated, Literal
 
 from mcp.server.mcpserver import MCPServer
@@ -45,8 +44,6 @@ from comfy_mcp.server.state import ServerState
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_INPUT_BYTES = 50 * 1024 * 1024
-DEFAULT_FETCH_TIMEOUT = 20.0
 DEFAULT_MAX_UPLOAD_SIZE = 100 * 1024 * 1024  # ComfyUI's default, when /features does not say
 # ComfyUI's limit applies to the whole multipart body; leave room for the form fields around
 # the file so a file just under the limit is not refused by the server.
@@ -206,16 +203,16 @@ async def resolve_image_argument(
 
 async def _read(state: ServerState, image: str, upload_limit: int, argument: str) -> ImageSource:
     settings = state.settings
-    max_input = int(getattr(settings, "max_input_bytes", DEFAULT_MAX_INPUT_BYTES))
-    roots = tuple(Path(p) for p in getattr(settings, "input_roots", ()) or ())
+    max_input = settings.max_input_bytes
+    roots = settings.input_roots
     server_cap = max(upload_limit - MULTIPART_OVERHEAD, 1)
     try:
         return await read_image_source(
             image,
             input_roots=roots,
-            allow_private_urls=bool(getattr(settings, "allow_private_urls", False)),
+            allow_private_urls=settings.allow_private_urls,
             max_bytes=min(max_input, server_cap),
-            timeout=float(getattr(settings, "fetch_timeout", DEFAULT_FETCH_TIMEOUT)),
+            timeout=settings.fetch_timeout,
         )
     except SourceTooLargeError as exc:
         by_server = server_cap < max_input
