@@ -890,3 +890,25 @@ async def test_fault_restart_keeps_port_loses_state(
         entry = await wait_history(fresh, again.json()["prompt_id"])
         # not cached after a restart, and the output counter continues from the files on disk
         assert entry["outputs"]["2"]["images"][0]["filename"] == "fixture_empty_00002_.png"
+
+
+async def test_cached_rerun_without_client_id_reports_old_outputs(
+    fake: FakeComfyUI, http: httpx.AsyncClient
+) -> None:
+    first = await wait_history(http, await submit(http, "no_client_id", None))
+    second = await wait_history(http, await submit(http, "no_client_id", None))
+    assert second["outputs"] == first["outputs"]
+    assert second["status"]["messages"][1][1]["nodes"] == ["1", "2"]
+
+
+async def test_closing_a_displaced_socket_orphans_the_new_one(fake: FakeComfyUI) -> None:
+    """ComfyUI's cleanup pops the client id when the OLD socket closes (protocol note §3.5)."""
+    old = await Ws.open(fake.url, "dup")
+    new = await Ws.open(fake.url, "dup")
+    assert fake.connected_client_ids == ["dup"]
+    await old.close()
+    await asyncio.sleep(0.05)
+    assert fake.connected_client_ids == []
+    assert not new.closed.is_set()
+    assert [r["method"] for r in fake.requests].count("WEBSOCKET") == 2
+    await new.close()

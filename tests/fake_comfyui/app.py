@@ -197,14 +197,15 @@ class Routes:
     # -- websocket ---------------------------------------------------------------------------
     async def websocket(self, websocket: WebSocket) -> None:
         fake = self.fake
+        hub = fake.hub  # a restart replaces the hub; this socket stays with the old one
         await websocket.accept()
         sid = websocket.query_params.get("clientId", "") or uuid.uuid4().hex
         conn = Connection(websocket, sid)
-        fake.hub.register(conn)
-        fake.hub.send_to(conn, "status", {"status": fake.queue_info(), "sid": sid})
+        hub.register(conn)
+        hub.send_to(conn, "status", {"status": fake.queue_info(), "sid": sid})
         executor = fake.executor
         if executor.client_id == sid and executor.last_node_id is not None:
-            fake.hub.send_to(conn, "executing", {"node": executor.last_node_id})
+            hub.send_to(conn, "executing", {"node": executor.last_node_id})
         first_message = True
         try:
             while True:
@@ -213,7 +214,7 @@ class Routes:
                     break
                 raw = message.get("text")
                 if raw is None:
-                    continue
+                    continue  # binary frames are ignored
                 try:
                     data = json.loads(raw)
                     if first_message and data.get("type") == "feature_flags":
@@ -222,7 +223,7 @@ class Routes:
                             "supports_preview_metadata": True,
                             "max_upload_size": fake.max_upload_size,
                         }
-                        fake.hub.send_to(conn, "feature_flags", flags)
+                        hub.send_to(conn, "feature_flags", flags)
                     first_message = False
                 except json.JSONDecodeError:
                     log.warning("Invalid JSON received from client %s: %s", sid, raw)
@@ -231,7 +232,8 @@ class Routes:
         except WebSocketDisconnect:
             pass
         finally:
-            fake.hub.unregister(conn)
+            # Faithful to ComfyUI: this pops the id even if a newer socket took it over.
+            hub.unregister(conn)
             await conn.stop_writer()
 
 

@@ -26,6 +26,7 @@ from . import model_nodes  # noqa: F401 - registers the model node implementatio
 from . import nodes as node_impls
 from .graph import ExecutionList, compute_signatures, is_link
 from .nodes import Interrupted, NodeContext, NodeError, NodeOutput
+from .progress import ProgressRegistry
 from .state import QueueItem
 
 if TYPE_CHECKING:
@@ -65,53 +66,6 @@ class _Failure(Exception):
         self.node_id = node_id
         self.ex = ex
         self.details = details
-
-
-class ProgressRegistry:
-    """comfy_execution.progress: cumulative per-node state, sent as ``progress_state``."""
-
-    def __init__(self, executor: Executor, prompt_id: str) -> None:
-        self.executor = executor
-        self.prompt_id = prompt_id
-        self.nodes: dict[str, dict[str, Any]] = {}
-
-    def _entry(self, node_id: str) -> dict[str, Any]:
-        if node_id not in self.nodes:
-            self.nodes[node_id] = {"state": "pending", "value": 0, "max": 1}
-        return self.nodes[node_id]
-
-    def _send(self) -> None:
-        active = {}
-        for node_id, entry in self.nodes.items():
-            if entry["state"] == "pending":
-                continue
-            active[node_id] = {
-                "value": entry["value"],
-                "max": entry["max"],
-                "state": entry["state"],
-                "node_id": node_id,
-                "prompt_id": self.prompt_id,
-                "display_node_id": node_id,
-                "parent_node_id": None,
-                "real_node_id": node_id,
-            }
-        ex = self.executor
-        ex.fake.hub.send(
-            "progress_state", {"prompt_id": self.prompt_id, "nodes": active}, ex.client_id
-        )
-
-    def start(self, node_id: str) -> None:
-        self._entry(node_id).update(state="running", value=0.0, max=1.0)
-        self._send()
-
-    def update(self, node_id: str, value: int, total: int) -> None:
-        self._entry(node_id).update(state="running", value=value, max=total)
-        self._send()
-
-    def finish(self, node_id: str) -> None:
-        entry = self._entry(node_id)
-        entry.update(state="finished", value=entry["max"])
-        self._send()
 
 
 class Executor:
@@ -214,9 +168,16 @@ class Executor:
         else:
             add_message("execution_success", {"prompt_id": prompt_id}, False)
 
+        # 0.3.64 builds history from the UI cache of every node of this prompt, so cached
+        # re-runs report the old files (with or without client_id).
+        ui_entries = {}
+        for node_id in prompt:
+            entry = self.cache.get(signatures[node_id])
+            if entry is not None and entry.ui is not None:
+                ui_entries[node_id] = entry.ui
         history_result = {
-            "outputs": {n: info["output"] for n, info in run.ui_outputs.items()},
-            "meta": {n: info["meta"] for n, info in run.ui_outputs.items()},
+            "outputs": {n: info["output"] for n, info in ui_entries.items()},
+            "meta": {n: info["meta"] for n, info in ui_entries.items()},
         }
         self.last_node_id = None
         status = {
@@ -239,7 +200,7 @@ class Executor:
 
 
 class _PromptRun:
-    """State of one execution: node outputs, executed nodes, UI outputs, progress."""
+    """State of one execution: node outputs, executed nodes, progress."""
 
     def __init__(
         self, executor: Executor, item: QueueItem, extra_data: dict[str, Any], sigs: dict[str, str]
@@ -251,9 +212,11 @@ class _PromptRun:
         self.extra_data = extra_data
         self.signatures = sigs
         self.executed: dict[str, None] = {}
-        self.ui_outputs: dict[str, dict[str, Any]] = {}
         self.outputs: dict[str, tuple[Any, ...]] = {}
-        self.progress = ProgressRegistry(executor, item.prompt_id)
+        self.progress = ProgressRegistry(
+            item.prompt_id,
+            lambda data: executor.fake.hub.send("progress_state", data, executor.client_id),
+        )
 
     def _class_info(self, node_id: str) -> dict[str, Any]:
         info: dict[str, Any] = self.fake.object_info_raw.get(self.prompt[node_id]["class_type"], {})
@@ -269,13 +232,13 @@ class _PromptRun:
         for node_id in self.item.outputs_to_execute:
             order.add_node(node_id)
         while not order.is_empty():
-            node_id = order.stage()
-            if node_id is None:
+            staged = order.stage()
+            if staged is None:
                 stuck = next(iter(order.pending))
                 err = RuntimeError("Dependency cycle detected")
                 raise _Failure(stuck, err, self._error_details(err, None))
-            await self.run_node(node_id)
-            order.complete(node_id)
+            await self.run_node(staged)
+            order.complete(staged)
 
     async def run_node(self, node_id: str) -> None:
         ex, hub, prompt_id = self.ex, self.fake.hub, self.item.prompt_id
@@ -286,8 +249,6 @@ class _PromptRun:
                 output = entry.ui["output"] if entry.ui else None
                 data = {"node": node_id, "display_node": node_id, "output": output}
                 hub.send("executed", {**data, "prompt_id": prompt_id}, ex.client_id)
-                if entry.ui is not None:
-                    self.ui_outputs[node_id] = entry.ui
             self.progress.finish(node_id)
             self.outputs[node_id] = entry.outputs
             return
@@ -313,7 +274,6 @@ class _PromptRun:
         if result.ui:
             meta = {"node_id": node_id, "display_node": node_id, "parent_node": None}
             ui_entry = {"meta": {**meta, "real_node_id": node_id}, "output": result.ui}
-            self.ui_outputs[node_id] = ui_entry
             if ex.client_id is not None:
                 data = {"node": node_id, "display_node": node_id, "output": result.ui}
                 hub.send("executed", {**data, "prompt_id": prompt_id}, ex.client_id)

@@ -119,10 +119,11 @@ class FakeComfyUI:
         self.store.put("input", name, data)
 
     def record_request(self, scope: Scope) -> None:
+        """Log an HTTP request (or a websocket handshake, method ``"WEBSOCKET"``)."""
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         self.requests.append(
             {
-                "method": scope["method"],
+                "method": scope.get("method", "WEBSOCKET"),
                 "path": scope["path"],
                 "query": scope.get("query_string", b"").decode("latin-1"),
                 "headers": headers,
@@ -208,7 +209,7 @@ class FakeComfyUI:
         await self.executor.stop()
         connections = list(self.hub.all_connections)
         self.hub.sockets.clear()
-        self.hub.all_connections.clear()
+        self.hub = Hub(lambda: self.faults.ws_silent)
         for conn in connections:
             await conn.stop_writer()
         if self._runner is not None:

@@ -101,6 +101,7 @@ class FaultMiddleware:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         faults = self.fake.faults
+        self.fake.record_request(scope)
         status = None
         if not _authorized(scope, faults):
             status = 401
@@ -131,9 +132,10 @@ class FaultMiddleware:
             await _plain(send, 401, UNAUTHORIZED_TEXT, b"text/plain; charset=utf-8")
             return
         if faults.hang_http:
-            receive = await self._hang(receive)
-            if receive is None:
+            replay = await self._hang(receive)
+            if replay is None:
                 return
+            receive = replay
         if faults.http_delay > 0:
             await asyncio.sleep(faults.http_delay)
         error_key = _matches(key, faults.http_errors)

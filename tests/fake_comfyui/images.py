@@ -147,7 +147,7 @@ def generated_image(width: int, height: int, seed: int, text: str = "") -> Image
     c1 = tuple(rng.randrange(256) for _ in range(3))
     c2 = tuple(rng.randrange(256) for _ in range(3))
     gradient = Image.linear_gradient("L").rotate(rng.randrange(360)).resize((width, height))
-    base = ImageOps.colorize(gradient, c1, c2)  # type: ignore[arg-type]
+    base = ImageOps.colorize(gradient, c1, c2)
     noise = Image.frombytes("RGB", (width, height), rng.randbytes(width * height * 3))
     return Image.blend(base, noise, 0.15)
 
