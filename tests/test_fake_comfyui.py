@@ -475,7 +475,7 @@ async def test_interrupt_mid_node_stops_within_a_step(
         f["data"]["value"] for f in frames if isinstance(f, dict) and f["type"] == "progress"
     ]
     assert 3 <= progress[-1] < 99
-    assert frames[-4] == frames[-4] and isinstance(frames[-4], bytes)  # last preview, then:
+    assert isinstance(frames[-4], bytes)  # the last preview, then:
     assert types(frames[-3:]) == ["execution_interrupted", "status", "executing"]
     data = frames[-3]["data"]
     assert (data["node_id"], data["node_type"], data["executed"]) == (
@@ -592,7 +592,10 @@ async def test_upload_rename_dedupe_subfolder(fake: FakeComfyUI, http: httpx.Asy
     assert executing == ["1", "4", "2", "3", None]  # the preview runs as soon as it can
     out = await http.get("/view", params={"filename": "fixture_load_scale_00001_.png"})
     assert png_size(out.content) == (80, 60)
+    start = len(ws.frames)
     prompt_id = await submit(http, "load_subfolder", "c1")
+    frames = (await ws.wait_done(prompt_id))[start:]
+    assert types(frames) == recorded.fixture("ws_load_subfolder")["message_types"]
     outputs = (await wait_history(http, prompt_id))["outputs"]
     assert outputs["2"]["images"][0]["subfolder"] == "fixtures"
     await ws.close()
@@ -912,3 +915,27 @@ async def test_closing_a_displaced_socket_orphans_the_new_one(fake: FakeComfyUI)
     assert not new.closed.is_set()
     assert [r["method"] for r in fake.requests].count("WEBSOCKET") == 2
     await new.close()
+
+
+async def test_unrecorded_validation_errors(http: httpx.AsyncClient) -> None:
+    small = recorded.workflow("empty_save")
+    small["1"]["inputs"]["width"] = 0
+    body = (await http.post("/prompt", json={"prompt": small})).json()
+    error = body["node_errors"]["1"]["errors"][0]
+    assert (error["type"], error["message"], error["details"]) == (
+        "value_smaller_than_min",
+        "Value 0 smaller than min of 1",
+        "width",
+    )
+    inner = recorded.workflow("invert_scale")
+    inner["2"]["inputs"]["image"] = ["99", 0]
+    body = (await http.post("/prompt", json={"prompt": inner})).json()
+    assert body["error"]["type"] == "prompt_outputs_failed_validation"
+    assert body["node_errors"]["2"]["errors"][0]["type"] == "exception_during_inner_validation"
+    assert body["node_errors"]["2"]["dependent_outputs"] == ["4"]
+    typed = recorded.workflow("empty_save")
+    typed["1"]["inputs"]["height"] = "48"  # converted like the real server
+    response = await http.post("/prompt", json={"prompt": typed})
+    assert response.status_code == 200
+    queued = (await wait_history(http, response.json()["prompt_id"]))["prompt"][2]
+    assert queued["1"]["inputs"]["height"] == 48
