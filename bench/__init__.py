@@ -1,0 +1,1 @@
+"""Benchmarks of comfy_mcp: run ``python bench/run.py`` (see bench/README.md)."""
