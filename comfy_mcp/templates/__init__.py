@@ -8,6 +8,7 @@ fills a :class:`Template` with an agent's arguments and checks the result with
 from __future__ import annotations
 
 from comfy_mcp.templates.catalog import TemplateCatalog, bundled_directory
+from comfy_mcp.templates.convert import ConversionError, convert_ui_workflow
 from comfy_mcp.templates.errors import (
     ParameterProblem,
     TemplateError,
@@ -35,6 +36,7 @@ __all__ = [
     "RANDOM_SEED_LIMIT",
     "SEED_MAXIMUM",
     "Binding",
+    "ConversionError",
     "FilledWorkflow",
     "GraphIssue",
     "Parameter",
@@ -47,6 +49,7 @@ __all__ = [
     "UnknownTemplateError",
     "bundled_directory",
     "combo_choices",
+    "convert_ui_workflow",
     "infer_parameters",
     "is_api_format",
     "is_link",
