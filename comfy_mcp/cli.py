@@ -1,7 +1,8 @@
 """The command line: ``mcp-server-comfyui [serve|check|workflows]``.
 
 stdout belongs to the MCP stdio protocol while serving, so everything here logs to stderr, and
-only the non-serving commands print results to stdout.
+only the non-serving commands print results to stdout. Log lines pass through a formatter that
+replaces every configured secret (tokens, cookies, passwords) with ``***``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from comfy_mcp import __version__
 from comfy_mcp.settings import Settings, SettingsError
@@ -27,13 +29,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env(
             comfyui_url=args.comfyui_url,
             log_level=args.log_level,
+            transport=args.transport,
+            http_host=args.host,
+            http_port=args.port,
+            http_stateless=args.stateless,
+            allow_unauthenticated=args.allow_unauthenticated,
+            read_only=args.read_only,
         )
     except SettingsError as exc:
         print(f"mcp-server-comfyui: {exc}", file=sys.stderr)
         return 2
-    _configure_logging(settings.log_level)
+    _configure_logging(settings.log_level, settings.secrets())
     if command == "serve":
-        return _serve(settings)
+        try:
+            return _serve(settings)
+        except SettingsError as exc:  # an unsafe bind, an unknown tool name in a guard list
+            print(f"mcp-server-comfyui: {exc}", file=sys.stderr)
+            return 2
     if command == "check":
         return asyncio.run(_check(settings))
     if command == "workflows":
@@ -59,19 +71,65 @@ def _parser() -> argparse.ArgumentParser:
         type=str.upper,
         help="log level on stderr (env COMFY_MCP_LOG_LEVEL; default WARNING)",
     )
+    _serve_flags(parser, default=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("serve", help="serve MCP over stdio (the default)")
+    # The serve flags work before or after "serve"; SUPPRESS keeps the subcommand from
+    # overwriting values given before it with its own defaults.
+    _serve_flags(sub.add_parser("serve", help="serve MCP (stdio by default; --transport http)"))
     sub.add_parser("check", help="check that ComfyUI is reachable and usable")
     sub.add_parser("workflows", help="list the workflow templates and their parameters")
     return parser
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+def _serve_flags(parser: argparse.ArgumentParser, default: Any = argparse.SUPPRESS) -> None:
+    """Flags of ``serve``; each one overrides its environment variable. ``None`` = not given."""
+    group = parser.add_argument_group("serving")
+    group.add_argument(
+        "--transport",
+        choices=["stdio", "http"],
+        default=default,
+        help="stdio (default) or streamable HTTP at /mcp (env COMFY_MCP_TRANSPORT)",
     )
+    group.add_argument(
+        "--host", default=default, help="HTTP bind address (env COMFY_MCP_HOST; default 127.0.0.1)"
+    )
+    group.add_argument(
+        "--port", type=int, default=default, help="HTTP port (env COMFY_MCP_PORT; default 8765)"
+    )
+    for flag, env, text in (
+        ("--stateless", "COMFY_MCP_STATELESS", "HTTP without sessions, for several replicas"),
+        (
+            "--allow-unauthenticated",
+            "COMFY_MCP_ALLOW_UNAUTHENTICATED",
+            "serve HTTP beyond loopback without COMFY_MCP_TOKEN",
+        ),
+        ("--read-only", "COMFY_MCP_READ_ONLY", "keep only the read-only tools"),
+    ):
+        group.add_argument(
+            flag, action="store_const", const=True, default=default, help=f"{text} (env {env})"
+        )
+
+
+class _RedactingFormatter(logging.Formatter):
+    """Formats as usual, then replaces every secret, tracebacks included."""
+
+    def __init__(self, fmt: str, secrets: Sequence[str]) -> None:
+        super().__init__(fmt)
+        self._secrets = sorted(secrets, key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def _configure_logging(level: str, secrets: Sequence[str] = ()) -> None:
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=level.upper(), stream=sys.stderr, format=fmt)
+    if secrets:
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(_RedactingFormatter(fmt, secrets))
     for noisy in ("httpx", "httpcore", "websockets"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
@@ -79,6 +137,12 @@ def _configure_logging(level: str) -> None:
 def _serve(settings: Settings) -> int:
     from comfy_mcp.server import build_server
 
+    if settings.transport == "http":
+        from comfy_mcp.server.http import check_exposure, serve_http
+
+        check_exposure(settings)  # before building anything: fail fast with the fix
+        serve_http(build_server(settings), settings)
+        return 0
     server = build_server(settings)
     server.run("stdio")
     return 0

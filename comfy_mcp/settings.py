@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from comfy_mcp.comfy.endpoint import Auth, Endpoint
 
@@ -27,6 +28,8 @@ class Settings:
     comfyui_url: str = "http://127.0.0.1:8188"
     comfyui_token: str | None = field(default=None, repr=False)
     comfyui_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    comfyui_cookies: Mapping[str, str] = field(default_factory=dict, repr=False)
+    comfyui_query: Mapping[str, str] = field(default_factory=dict, repr=False)
     comfyui_user: str | None = None
     verify_tls: bool = True
     workflows_dirs: tuple[Path, ...] = ()
@@ -43,6 +46,19 @@ class Settings:
     allow_private_urls: bool = False
     max_input_bytes: int = 50 * 1024 * 1024
     fetch_timeout: float = 20.0
+    # Serving MCP (see comfy_mcp.server.http and docs/deployment.md).
+    transport: str = "stdio"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8765
+    http_stateless: bool = False
+    http_token: str | None = field(default=None, repr=False)
+    allow_unauthenticated: bool = False
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    # Guard rails (see comfy_mcp.server.guards).
+    read_only: bool = False
+    tools_allow: tuple[str, ...] = ()
+    tools_deny: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -55,6 +71,10 @@ class Settings:
             values["comfyui_token"] = token
         if headers := env.get("COMFYUI_HEADERS"):
             values["comfyui_headers"] = _parse_headers(headers)
+        if cookies := env.get("COMFYUI_COOKIES"):
+            values["comfyui_cookies"] = _parse_cookies(cookies)
+        if query := env.get("COMFYUI_QUERY"):
+            values["comfyui_query"] = _parse_query(query)
         if user := env.get("COMFYUI_USER"):
             values["comfyui_user"] = user
         if "COMFYUI_VERIFY_TLS" in env:
@@ -91,6 +111,7 @@ class Settings:
             values["max_input_bytes"] = _int(env, "COMFY_MCP_MAX_INPUT_BYTES", 1024, 2**31)
         if level := env.get("COMFY_MCP_LOG_LEVEL"):
             values["log_level"] = level
+        values.update(_serving_from_env(env))
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         settings.check()
@@ -124,10 +145,67 @@ class Settings:
             )
         if self.wait_timeout > self.max_wait_timeout:
             raise SettingsError("COMFY_MCP_WAIT_TIMEOUT must not exceed COMFY_MCP_MAX_WAIT_TIMEOUT")
+        self._check_serving()
+
+    def _check_serving(self) -> None:
+        if self.transport not in ("stdio", "http"):
+            raise SettingsError(
+                f"COMFY_MCP_TRANSPORT must be stdio or http (got {self.transport!r})"
+            )
+        if not self.http_host.strip():
+            raise SettingsError("COMFY_MCP_HOST must not be empty (default 127.0.0.1)")
+        if not 0 <= self.http_port <= 65535:
+            raise SettingsError(
+                f"COMFY_MCP_PORT must be between 0 and 65535 (got {self.http_port})"
+            )
+        if self.http_token is not None and (
+            len(self.http_token) < MIN_TOKEN_LENGTH or self.http_token != self.http_token.strip()
+        ):
+            # The value itself is never echoed: it is a secret even when it is a bad one.
+            raise SettingsError(
+                f"COMFY_MCP_TOKEN must be at least {MIN_TOKEN_LENGTH} characters without "
+                "surrounding spaces; make one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        for pattern in self.allowed_hosts:
+            if "/" in pattern or pattern.strip() in ("", "*"):
+                raise SettingsError(
+                    f"COMFY_MCP_ALLOWED_HOSTS entries are Host values such as "
+                    f"mcp.example.com or gpu-box:8765 or gpu-box:* (got {pattern!r})"
+                )
+        for origin in self.allowed_origins:
+            if not origin.startswith(("http://", "https://")):
+                raise SettingsError(
+                    "COMFY_MCP_ALLOWED_ORIGINS entries look like https://app.example.com "
+                    f"(got {origin!r})"
+                )
+
+    def secrets(self) -> list[str]:
+        """Every configured credential value, for redacting logs (longest first)."""
+        values = [self.http_token or "", urlsplit(self.comfyui_url).password or ""]
+        values += Endpoint(self.comfyui_url, auth=self.auth()).auth.secrets()
+        return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+
+    def __repr__(self) -> str:
+        # Hand-written so a password in COMFYUI_URL (user:pass@host) never reaches a log line;
+        # the other secrets are fields with repr=False.
+        parts = []
+        for f in fields(self):
+            if f.repr:
+                value = getattr(self, f.name)
+                if f.name == "comfyui_url":
+                    value = _without_password(value)
+                parts.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(parts)})"
 
     def auth(self) -> Auth:
-        """The credentials for ComfyUI (token as a bearer header, plus any extra headers)."""
-        auth = Auth(headers=dict(self.comfyui_headers))
+        """The credentials for ComfyUI: the token as a bearer header, extra headers, cookies and
+        query parameters (user:pass in COMFYUI_URL is applied by the Endpoint itself)."""
+        auth = Auth(
+            headers=dict(self.comfyui_headers),
+            cookies=dict(self.comfyui_cookies),
+            query=dict(self.comfyui_query),
+        )
         if self.comfyui_token:
             auth = Auth.bearer(self.comfyui_token).merged(auth)
         return auth
@@ -163,6 +241,83 @@ def _parse_headers(raw: str) -> dict[str, str]:
             )
         headers[name.strip()] = value.strip()
     return headers
+
+
+MIN_TOKEN_LENGTH = 16
+
+
+def _serving_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """The transport, HTTP and guard-rail variables (``COMFY_MCP_TRANSPORT`` …)."""
+    values: dict[str, Any] = {}
+    if transport := env.get("COMFY_MCP_TRANSPORT"):
+        values["transport"] = transport
+    if host := env.get("COMFY_MCP_HOST"):
+        values["http_host"] = host
+    if "COMFY_MCP_PORT" in env:
+        values["http_port"] = _int(env, "COMFY_MCP_PORT", 0, 65535)
+    for name, var in (
+        ("http_stateless", "COMFY_MCP_STATELESS"),
+        ("allow_unauthenticated", "COMFY_MCP_ALLOW_UNAUTHENTICATED"),
+        ("read_only", "COMFY_MCP_READ_ONLY"),
+    ):
+        if var in env:
+            values[name] = _bool(env, var)
+    if token := env.get("COMFY_MCP_TOKEN"):
+        values["http_token"] = token
+    elif token_file := env.get("COMFY_MCP_TOKEN_FILE"):  # Docker/compose secrets
+        try:
+            values["http_token"] = Path(token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SettingsError(
+                f"COMFY_MCP_TOKEN_FILE: cannot read {token_file!r}: {exc}"
+            ) from None
+    for name, var in (
+        ("allowed_hosts", "COMFY_MCP_ALLOWED_HOSTS"),
+        ("allowed_origins", "COMFY_MCP_ALLOWED_ORIGINS"),
+        ("tools_allow", "COMFY_MCP_TOOLS_ALLOW"),
+        ("tools_deny", "COMFY_MCP_TOOLS_DENY"),
+    ):
+        if var in env:
+            values[name] = _csv(env[var])
+    return values
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _parse_cookies(raw: str) -> dict[str, str]:
+    """``name=value; name2=value2``, as a browser's Cookie header shows them."""
+    cookies: dict[str, str] = {}
+    for number, part in enumerate(raw.split(";"), 1):
+        if not part.strip():
+            continue
+        name, sep, value = part.strip().partition("=")
+        if not sep or not name.strip() or " " in name.strip():
+            # The part is not echoed: it may be a cookie value, which is a secret.
+            raise SettingsError(
+                f"COMFYUI_COOKIES must be 'name=value; name2=value2' (part {number} is not)"
+            )
+        cookies[name.strip()] = value.strip()
+    return cookies
+
+
+def _parse_query(raw: str) -> dict[str, str]:
+    """``token=abc&other=1``: query parameters added to every ComfyUI URL (HTTP, ws, /view)."""
+    try:
+        pairs = parse_qsl(raw.strip().lstrip("?"), keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        raise SettingsError(
+            "COMFYUI_QUERY must be name=value pairs joined by '&', for example token=abc"
+        ) from None
+    return dict(pairs)
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
 
 
 def _bool(env: Mapping[str, str], var: str) -> bool:

@@ -10,6 +10,7 @@ from mcp.server.mcpserver import MCPServer
 
 from comfy_mcp import __version__
 from comfy_mcp.comfy import ComfyClient
+from comfy_mcp.server.guards import apply_tool_guards
 from comfy_mcp.server.prompts import register_prompts
 from comfy_mcp.server.resources import register_resources
 from comfy_mcp.server.state import ServerState
@@ -75,4 +76,5 @@ def build_server(
     register_template_tools(server, state)
     register_resources(server, state)
     register_prompts(server, state)
+    apply_tool_guards(server, settings)  # read-only mode, allow/deny lists
     return server
