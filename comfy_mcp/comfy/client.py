@@ -86,6 +86,11 @@ class ComfyClient:
         poll_interval: seconds between HTTP checks while a wait has no websocket.
         check_interval: seconds between HTTP checks while the websocket is up: a safety net for
             events that never come (another client took over our client id, a silent socket).
+        submit_retries: resend a POST /prompt that got no answer, at most this often, and only
+            after checking that ComfyUI has no trace of its prompt id (no double submit).
+        job_retention, max_finished_jobs: finished jobs are forgotten after this many seconds,
+            or beyond this many, so a long-running process does not grow (ComfyUI's history
+            stays the record).
     """
 
     def __init__(
@@ -103,6 +108,9 @@ class ComfyClient:
         poll_interval: float = 1.0,
         check_interval: float = 5.0,
         ws_open_timeout: float = 10.0,
+        job_retention: float = 3600.0,
+        max_finished_jobs: int = 1000,
+        submit_retries: int = 2,
     ) -> None:
         self.endpoint = Endpoint(base_url, route_prefix=route_prefix, auth=auth)
         self.client_id = client_id or uuid.uuid4().hex
@@ -110,8 +118,9 @@ class ComfyClient:
         self.timeout = timeout
         self.poll_interval = poll_interval
         self.check_interval = check_interval
+        self.submit_retries = submit_retries
         self.use_websocket = use_websocket
-        self.jobs = JobRegistry()
+        self.jobs = JobRegistry(retention=job_retention, max_finished=max_finished_jobs)
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(
             verify=verify, timeout=timeout, follow_redirects=False, trust_env=False
@@ -124,6 +133,7 @@ class ComfyClient:
             open_timeout=ws_open_timeout,
         )
         self._subscribers: list[tuple[str | None, str | None, EventCallback]] = []
+        self._reconciler: asyncio.Task[None] | None = None
         self._node_defs: dict[str, Any] | None = None
         self._node_defs_lock = asyncio.Lock()
         self._closed = False
@@ -155,6 +165,10 @@ class ComfyClient:
         if self._closed:
             return
         self._closed = True
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconciler
         await self.events.close()
         if self._owns_http:
             await self._http.aclose()
@@ -544,21 +558,39 @@ class ComfyClient:
         await self._ensure_events()
         job = self.jobs.register(Job(prompt_id or str(uuid.uuid4()), dict(prompt)))
         try:
-            job.receipt = await self.queue_prompt(prompt, prompt_id=job.prompt_id, **options)
-        except (ComfyTimeoutError, ComfyConnectionError):
-            # The POST may have reached ComfyUI: the outcome is unknown until we look.
-            with contextlib.suppress(ComfyError):
-                await self.refresh(job)
-            if job.state in (JobState.UNKNOWN, JobState.LOST):
-                self.jobs.forget(job.prompt_id)
-                raise
-            return job
+            for attempt in range(1 + self.submit_retries):
+                try:
+                    job.receipt = await self.queue_prompt(
+                        prompt, prompt_id=job.prompt_id, **options
+                    )
+                    break
+                except (ComfyTimeoutError, ComfyConnectionError):
+                    # The POST may have reached ComfyUI: look before resending. Resending with
+                    # the same prompt id is safe only when ComfyUI has no trace of it.
+                    if await self._posted(job):
+                        break
+                    if attempt == self.submit_retries:
+                        raise
+                    await asyncio.sleep(0.2 * (attempt + 1))
         except BaseException:
             self.jobs.forget(job.prompt_id)
             raise
+        job.accepted = True
         if job.state is JobState.UNKNOWN:
             job.state = JobState.QUEUED
         return job
+
+    async def _posted(self, job: Job) -> bool:
+        """Whether ComfyUI has the prompt (queued, running or in history) after a failed POST."""
+        try:
+            entry = await self.get_history_item(job.prompt_id)
+            if entry is not None:
+                if entry.outcome is not None:
+                    job.apply_history(entry)
+                return True
+            return job.note_queue(await self.get_queue())
+        except ComfyError:
+            return False
 
     async def wait(
         self,
@@ -575,27 +607,30 @@ class ComfyClient:
         """
         if isinstance(job, str):
             job = self.jobs.get(job) or self.jobs.register(Job(job))
+            job.accepted = True  # adopted by id: it exists on the server, or is lost
         remove = job.add_listener(on_progress) if on_progress else None
         deadline = time.monotonic() + timeout
+        self._start_reconciler()
         try:
             while not job.done:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                # With a live socket, HTTP is only a safety net (missed events, displacement);
-                # without one it is how we follow the job.
-                connected = self.events.connected.is_set()
-                check_every = self.check_interval if connected else self.poll_interval
                 try:
-                    async with asyncio.timeout(min(remaining, check_every)):
+                    async with asyncio.timeout(remaining):
                         await job.ended.wait()
                 except TimeoutError:
-                    await self._safe_refresh(job)
-                    continue
-                await self._settle(job, deadline)
+                    break
+                if not job.done:
+                    await self._settle(job, deadline)
+                    if not job.done:
+                        # ComfyUI said "ended" but history is not readable yet (or ComfyUI is
+                        # down): let the reconciler settle it rather than spin here.
+                        job.ended.clear()
         finally:
             if remove:
                 remove()
+            self.jobs.prune()
         return job
 
     async def run(
@@ -629,10 +664,12 @@ class ComfyClient:
             return job
         entry = await self.get_history_item(job.prompt_id)
         if entry is not None and entry.outcome is not None:
+            job.accepted = True
             job.apply_history(entry)
             return job
         queue = await self.get_queue()
         if job.note_queue(queue):
+            job.accepted = True
             return job
         entry = await self.get_history_item(job.prompt_id)
         if entry is not None and entry.outcome is not None:
@@ -697,8 +734,44 @@ class ComfyClient:
             log.warning("websocket unavailable (%s); following prompts by polling", exc)
 
     async def _reconcile_all(self) -> None:
-        for job in self.jobs.active():
-            await self._safe_refresh(job)
+        """Check every accepted, unfinished job over HTTP: one GET /queue for all of them, then
+        GET /history/{id} only for those no longer queued."""
+        active = [job for job in self.jobs.active() if job.accepted]
+        if not active:
+            return
+        try:
+            queue = await self.get_queue()
+        except ComfyError as exc:
+            log.info("reconciling jobs: GET /queue failed: %s", exc)
+            return
+        for job in active:
+            if job.done or job.note_queue(queue):
+                continue
+            try:
+                entry = await self.get_history_item(job.prompt_id)
+            except ComfyError as exc:
+                log.info("reconciling %s: %s", job.prompt_id, exc)
+                continue
+            if entry is not None and entry.outcome is not None:
+                job.apply_history(entry)
+            elif not job.done:
+                # Not queued when we looked, and no history after that: gone.
+                job.mark_lost()
+
+    def _start_reconciler(self) -> None:
+        if self._reconciler is None or self._reconciler.done():
+            self._reconciler = asyncio.create_task(
+                self._reconcile_forever(), name="comfy-reconcile"
+            )
+
+    async def _reconcile_forever(self) -> None:
+        """While jobs are unfinished, check them over HTTP: a safety net every
+        ``check_interval`` with a live websocket, the way jobs are followed (``poll_interval``)
+        without one. Ends when no job is left; the next wait starts it again."""
+        while any(job.accepted for job in self.jobs.active()):
+            connected = self.events.connected.is_set()
+            await asyncio.sleep(self.check_interval if connected else self.poll_interval)
+            await self._reconcile_all()
 
     # -- events --------------------------------------------------------------------------------
 

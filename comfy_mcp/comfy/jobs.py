@@ -85,6 +85,9 @@ class Job:
         self.prompt_id = prompt_id
         self.graph = graph or {}
         self.receipt: PromptReceipt | None = None
+        # True once ComfyUI has the prompt (POST answered, or adopted by id): before that, an
+        # absence from the queue means "not posted yet", not "lost".
+        self.accepted = False
         self.state = JobState.UNKNOWN
         self.queue_position: int | None = None
         self.node: str | None = None
@@ -246,7 +249,7 @@ class JobRegistry:
         self._last: tuple[str | None, str | None] = (None, None)
 
     def register(self, job: Job) -> Job:
-        self._prune()
+        self.prune()
         existing = self._jobs.get(job.prompt_id)
         if existing is not None:
             return existing
@@ -280,7 +283,8 @@ class JobRegistry:
         if job is not None:
             job.feed(event)
 
-    def _prune(self) -> None:
+    def prune(self) -> None:
+        """Forget finished jobs past the retention time or beyond ``max_finished``."""
         now = time.monotonic()
         finished = [j for j in self._jobs.values() if j.done and j.finished_at is not None]
         finished.sort(key=lambda j: j.finished_at or 0.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,25 +45,17 @@ def build_server(
     catalog = TemplateCatalog(list(settings.workflows_dirs))
     state = ServerState(settings=settings, catalog=catalog)
 
+    shared = _SharedClient(state, client)
+
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[ServerState]:
-        if client is not None:
-            state.client = client
+        # The SDK enters the lifespan once per in-process session (once per app over HTTP):
+        # sessions share one ComfyClient, and so one websocket; the last one out closes it.
+        await shared.acquire()
+        try:
             yield state
-            return
-        async with ComfyClient(
-            settings.comfyui_url,
-            auth=settings.auth(),
-            user=settings.comfyui_user,
-            timeout=settings.http_timeout,
-            verify=settings.verify_tls,
-        ) as comfy:
-            state.client = comfy
-            log.info("serving ComfyUI at %s", comfy.endpoint.base_url)
-            try:
-                yield state
-            finally:
-                state.client = None
+        finally:
+            await shared.release()
 
     server = MCPServer(
         "comfyui",
@@ -78,3 +71,40 @@ def build_server(
     register_prompts(server, state)
     apply_tool_guards(server, settings)  # read-only mode, allow/deny lists
     return server
+
+
+class _SharedClient:
+    """Reference-counted ownership of the server's ComfyClient."""
+
+    def __init__(self, state: ServerState, injected: ComfyClient | None) -> None:
+        self.state = state
+        self.injected = injected
+        self.users = 0
+        self.lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self.lock:
+            self.users += 1
+            if self.state.client is not None:
+                return
+            if self.injected is not None:
+                self.state.client = self.injected
+                return
+            settings = self.state.settings
+            self.state.client = ComfyClient(
+                settings.comfyui_url,
+                auth=settings.auth(),
+                user=settings.comfyui_user,
+                timeout=settings.http_timeout,
+                verify=settings.verify_tls,
+            )
+            log.info("serving ComfyUI at %s", self.state.client.endpoint.base_url)
+
+    async def release(self) -> None:
+        async with self.lock:
+            self.users -= 1
+            if self.users > 0 or self.state.client is None:
+                return
+            client, self.state.client = self.state.client, None
+            if client is not self.injected:
+                await client.aclose()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from comfy_mcp.comfy.jobs import Job, JobState
+from comfy_mcp.comfy.models import QueueItem, QueueSnapshot
 from comfy_mcp.server.content import OutputItem
 
 
@@ -139,3 +141,41 @@ def _message(job: Job, status: str, error: ErrorInfo | None) -> str:
 
 def _opt(value: Any) -> str | None:
     return str(value) if value is not None else None
+
+
+class QueueEntry(BaseModel):
+    prompt_id: str
+    position: int = Field(description="0 = running, 1 = next to run, …")
+    ours: bool = Field(description="Queued through this server")
+    workflow: str | None = None
+
+
+class QueueReport(BaseModel):
+    running: list[QueueEntry]
+    pending: list[QueueEntry]
+    message: str
+
+
+def queue_report(
+    queue: QueueSnapshot, client_id: str, runs: Mapping[str, tuple[str | None, Any]]
+) -> QueueReport:
+    """The queue in run order, marking the prompts this server queued (by client id)."""
+    ours = client_id
+
+    def entry(item: QueueItem, position: int) -> QueueEntry:
+        workflow = runs.get(item.prompt_id, (None, {}))[0]
+        return QueueEntry(
+            prompt_id=item.prompt_id,
+            position=position,
+            ours=item.client_id == ours,
+            workflow=workflow,
+        )
+
+    running = [entry(item, 0) for item in queue.running]
+    pending = [entry(item, i) for i, item in enumerate(queue.pending, start=1)]
+    mine = sum(1 for e in running + pending if e.ours)
+    return QueueReport(
+        running=running,
+        pending=pending,
+        message=f"{len(running)} running, {len(pending)} waiting ({mine} of them ours).",
+    )

@@ -10,6 +10,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from comfy_mcp.comfy import ComfyError, ComfyNotFoundError
+from comfy_mcp.server.reports import queue_report
 from comfy_mcp.server.state import ServerState
 from comfy_mcp.templates import TemplateError
 
@@ -29,6 +30,16 @@ def register_resources(server: MCPServer, state: ServerState) -> None:
         stats = await _comfy_call(state.comfy.get_system_stats())
         system = {k: v for k, v in stats.get("system", {}).items() if k not in _HIDDEN_SYSTEM_KEYS}
         return {**stats, "system": system}
+
+    @server.resource(
+        "comfy://queue",
+        name="queue",
+        description="What ComfyUI runs now and what waits, in run order; which are ours",
+        mime_type="application/json",
+    )
+    async def queue() -> dict[str, Any]:
+        snapshot = await _comfy_call(state.comfy.get_queue())
+        return queue_report(snapshot, state.comfy.client_id, state.runs).model_dump(mode="json")
 
     @server.resource(
         "comfy://history",

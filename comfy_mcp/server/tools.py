@@ -14,7 +14,7 @@ from comfy_mcp.comfy.jobs import SUCCESS_STATES
 from comfy_mcp.server.content import describe_outputs
 from comfy_mcp.server.errors import tool_errors
 from comfy_mcp.server.outputs import collect_outputs
-from comfy_mcp.server.reports import JobReport, job_report
+from comfy_mcp.server.reports import JobReport, QueueReport, job_report, queue_report
 from comfy_mcp.server.runner import prepare, wait_with_progress
 from comfy_mcp.server.state import ServerState
 
@@ -54,6 +54,11 @@ class InterruptResult(BaseModel):
 class FreeResult(BaseModel):
     unload_models: bool
     free_memory: bool
+    message: str
+
+
+class CancelReport(BaseModel):
+    removed: list[str]
     message: str
 
 
@@ -143,6 +148,73 @@ def register_tools(server: MCPServer, state: ServerState) -> None:
         with tool_errors():
             job, known = await _lookup(state, prompt_id)
         return await _result(state, job, preview=preview, fail_on_error=False, known=known)
+
+    @server.tool(title="Wait for a prompt", annotations=READ_ONLY)
+    async def wait_for_job(
+        prompt_id: Annotated[str, Field(description="The prompt_id enqueue_workflow returned")],
+        ctx: Context,
+        timeout_s: Annotated[
+            float | None,
+            Field(gt=0, description="Seconds to wait before returning; default 45"),
+        ] = None,
+        preview: Annotated[bool, Field(description="Inline downscaled image previews")] = True,
+    ) -> Annotated[CallToolResult, JobReport]:
+        """Wait (again) for a prompt that was still running, with progress; then its outputs."""
+        with tool_errors():
+            job, known = await _lookup(state, prompt_id)
+            if known and not job.done:
+                job = state.comfy.jobs.get(job.prompt_id) or state.comfy.jobs.register(job)
+                timeout = min(
+                    timeout_s or state.settings.wait_timeout, state.settings.max_wait_timeout
+                )
+                # Waiting here is not owning the prompt: a cancelled wait leaves it running.
+                await wait_with_progress(
+                    state.comfy,
+                    job,
+                    timeout=timeout,
+                    report=ctx.report_progress,
+                    cancel_on_abort=False,
+                )
+        return await _result(state, job, preview=preview, fail_on_error=False, known=known)
+
+    @server.tool(title="Show ComfyUI's queue", annotations=READ_ONLY)
+    async def get_queue() -> QueueReport:
+        """What ComfyUI is running and what waits, in run order; which prompts are ours."""
+        with tool_errors():
+            queue = await state.comfy.get_queue()
+        return queue_report(queue, state.comfy.client_id, state.runs)
+
+    @server.tool(title="Cancel queued prompts", annotations=STOPS_WORK)
+    async def cancel_all_queued(
+        all_clients: Annotated[
+            bool,
+            Field(
+                description="Also remove prompts other clients queued. Only when asked to; "
+                "by default only this server's prompts are removed"
+            ),
+        ] = False,
+    ) -> CancelReport:
+        """Remove waiting prompts from ComfyUI's queue (the running one is left alone)."""
+        with tool_errors():
+            queue = await state.comfy.get_queue()
+            ours = state.comfy.client_id
+            targets = [
+                item.prompt_id for item in queue.pending if all_clients or item.client_id == ours
+            ]
+            if targets:
+                await state.comfy.delete_items("queue", targets)
+            after = await state.comfy.get_queue()
+        removed = [pid for pid in targets if not after.is_pending(pid)]
+        for pid in removed:
+            job = state.comfy.jobs.get(pid)
+            if job is not None and not job.done:
+                job.mark_cancelled()
+        kept = len(after.pending)
+        return CancelReport(
+            removed=removed,
+            message=f"Removed {len(removed)} queued prompt(s); {kept} still waiting"
+            + ("" if all_clients else " (other clients' prompts are never touched by default)"),
+        )
 
     @server.tool(title="Stop a prompt", annotations=STOPS_WORK)
     async def interrupt(

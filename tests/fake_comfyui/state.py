@@ -49,7 +49,8 @@ class FileStore:
 
     def put(self, kind: str, relpath: str, data: bytes) -> None:
         self._files[kind][relpath] = StoredFile(bytes(data))
-        self.version += 1
+        if kind == "input":  # only input files show up in /object_info (LoadImage's combo)
+            self.version += 1
 
     def get(self, kind: str, relpath: str) -> StoredFile | None:
         return self._files.get(kind, {}).get(relpath)
@@ -74,7 +75,8 @@ class FileStore:
 
     def wipe(self, kind: str) -> None:
         self._files[kind].clear()
-        self.version += 1
+        if kind == "input":
+            self.version += 1
 
     def next_counter(self, kind: str, subfolder: str, filename: str) -> int:
         """SaveImage's counter: highest ``{filename}_NNNNN`` in the folder, plus one."""
