@@ -99,3 +99,59 @@ async def test_workflow_resources(fake: FakeComfyUI) -> None:
         assert "smoke" in {w["name"] for w in listing["workflows"]}
         one = json.loads((await client.read_resource("comfy://workflows/smoke")).contents[0].text)
         assert one["graph"]["1"]["class_type"] == "EmptyImage"
+
+
+UI_SMOKE = {
+    "last_node_id": 3,
+    "last_link_id": 2,
+    "nodes": [
+        {
+            "id": 1,
+            "type": "EmptyImage",
+            "mode": 0,
+            "inputs": [],
+            "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [1]}],
+            "widgets_values": [24, 12, 1, 255],
+        },
+        {
+            "id": 2,
+            "type": "ImageInvert",
+            "mode": 0,
+            "inputs": [{"name": "image", "type": "IMAGE", "link": 1}],
+            "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [2]}],
+            "widgets_values": [],
+        },
+        {
+            "id": 3,
+            "type": "SaveImage",
+            "mode": 0,
+            "inputs": [{"name": "images", "type": "IMAGE", "link": 2}],
+            "outputs": [],
+            "widgets_values": ["from_ui"],
+        },
+    ],
+    "links": [[1, 1, 0, 2, 0, "IMAGE"], [2, 2, 0, 3, 0, "IMAGE"]],
+    "groups": [],
+    "version": 0.4,
+}
+
+
+async def test_editor_format_workflow_is_converted_and_runs(fake: FakeComfyUI) -> None:
+    async with Client(build_server(settings_for(fake.url))) as client:
+        result = await client.call_tool("enqueue_workflow", {"workflow": UI_SMOKE})
+        assert result.structured_content["status"] == "succeeded", text_of(result)
+        (output,) = result.structured_content["outputs"]
+        assert output["filename"].startswith("from_ui_")
+        assert (output["width"], output["height"]) == (24, 12)
+    posted = fake.posted_prompts[-1]["prompt"]
+    assert posted["1"]["inputs"] == {"width": 24, "height": 12, "batch_size": 1, "color": 255}
+
+
+async def test_editor_workflow_with_unknown_node_names_it(fake: FakeComfyUI) -> None:
+    broken = json.loads(json.dumps(UI_SMOKE))
+    broken["nodes"][1]["type"] = "FancyCustomInvert"
+    async with Client(build_server(settings_for(fake.url))) as client:
+        result = await client.call_tool("enqueue_workflow", {"workflow": broken})
+    assert result.is_error
+    assert "FancyCustomInvert" in text_of(result) and "2" in text_of(result)
+    assert fake.posted_prompts == []

@@ -23,6 +23,7 @@ from comfy_mcp.templates import (
     Template,
     is_api_format,
     is_ui_format,
+    to_api_format,
     validate_graph,
 )
 
@@ -68,19 +69,15 @@ async def prepare(
                 "'params' only applies to templates; edit the graph's inputs directly, "
                 "or pass a template name as 'workflow'"
             )
-        if is_ui_format(workflow):
+        if not is_ui_format(workflow) and not is_api_format(workflow):
             raise ToolError(
-                "this is a UI-format workflow (it has 'nodes' and 'links'); ComfyUI's API "
-                "needs the "
-                "API format: in ComfyUI use Workflow → Export (API), then pass that JSON"
-            )
-        if not is_api_format(workflow):
-            raise ToolError(
-                "'workflow' must be a template name (see list_workflows) or an API-format graph: "
-                '{"1": {"class_type": "EmptyImage", "inputs": {...}}, ...}'
+                "'workflow' must be a template name (see list_workflows), an API-format graph "
+                '({"1": {"class_type": "EmptyImage", "inputs": {...}}, ...}) or a workflow '
+                "saved from the ComfyUI editor (with 'nodes' and 'links')"
             )
         object_info = await comfy.get_node_defs()
-        run = PreparedRun(dict(workflow))
+        # Editor ("UI") exports are converted with the server's own node definitions.
+        run = PreparedRun(to_api_format(workflow, object_info))
     issues = validate_graph(
         run.graph, object_info, parameters=run.template.parameters if run.template else ()
     )

@@ -8,7 +8,7 @@ fills a :class:`Template` with an agent's arguments and checks the result with
 from __future__ import annotations
 
 from comfy_mcp.templates.catalog import TemplateCatalog, bundled_directory
-from comfy_mcp.templates.convert import ConversionError, convert_ui_workflow
+from comfy_mcp.templates.convert import ConversionError, convert_ui_workflow, to_api_format
 from comfy_mcp.templates.errors import (
     ParameterProblem,
     TemplateError,
@@ -58,5 +58,6 @@ __all__ = [
     "load_template_file",
     "template_from_document",
     "template_name",
+    "to_api_format",
     "validate_graph",
 ]
