@@ -6,6 +6,8 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 
@@ -13,7 +15,7 @@ from comfy_mcp import __version__
 from comfy_mcp.comfy import ComfyClient
 from comfy_mcp.server.guards import apply_tool_guards
 from comfy_mcp.server.prompts import register_prompts
-from comfy_mcp.server.resources import register_resources
+from comfy_mcp.server.resources import OUTPUT_URI_PREFIX, output_mime_type, register_resources
 from comfy_mcp.server.state import ServerState
 from comfy_mcp.server.template_tools import register_template_tools
 from comfy_mcp.server.tools import register_tools
@@ -57,7 +59,7 @@ def build_server(
         finally:
             await shared.release()
 
-    server = MCPServer(
+    server = ComfyMCPServer(
         "comfyui",
         version=__version__,
         instructions=INSTRUCTIONS,
@@ -71,6 +73,22 @@ def build_server(
     register_prompts(server, state)
     apply_tool_guards(server, settings)  # read-only mode, allow/deny lists
     return server
+
+
+class ComfyMCPServer(MCPServer):
+    """MCPServer that labels each ``comfy://output/...`` blob with its file's MIME type.
+
+    A resource template has one fixed MIME type; outputs are PNG, WebP, MP4, FLAC… so the type
+    is set per read, from the file name, where the SDK builds the contents.
+    """
+
+    async def read_resource(self, uri: Any, context: Any = None) -> Any:
+        result = await super().read_resource(uri, context)
+        text = str(uri)
+        if text.startswith(OUTPUT_URI_PREFIX) and isinstance(result, list | tuple):
+            mime_type = output_mime_type(text)
+            return [replace(item, mime_type=mime_type) for item in result]
+        return result
 
 
 class _SharedClient:

@@ -43,6 +43,9 @@ class OutputItem(BaseModel):
     preview: str | None = Field(
         default=None, description="'inline' when a downscaled preview is in this result"
     )
+    saved_path: str | None = Field(
+        default=None, description="Local copy, when COMFY_MCP_OUTPUT_DIR is set"
+    )
 
 
 def output_resource_uri(file: OutputFile) -> str:

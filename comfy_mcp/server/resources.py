@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 from urllib.parse import unquote
@@ -17,6 +18,16 @@ from comfy_mcp.templates import TemplateError
 T = TypeVar("T")
 _HIDDEN_SYSTEM_KEYS = ("argv",)  # the server's command line can carry paths and secrets
 _OUTPUT_TYPES = ("output", "temp", "input")
+
+
+OUTPUT_URI_PREFIX = "comfy://output/"
+
+
+def output_mime_type(uri: str) -> str:
+    """The MIME type of an output resource, from its (percent-encoded) file name."""
+    filename = unquote(uri.rsplit("/", 1)[-1].split("?", 1)[0])
+    guessed, _ = mimetypes.guess_type(filename)
+    return guessed or "application/octet-stream"
 
 
 def register_resources(server: MCPServer, state: ServerState) -> None:

@@ -19,7 +19,7 @@ from pydantic import Field
 
 from comfy_mcp.server.reports import JobReport
 from comfy_mcp.server.state import ServerState
-from comfy_mcp.server.tools import QUEUES_WORK, enqueue
+from comfy_mcp.server.tools import PREVIEW_HELP, QUEUES_WORK, enqueue
 from comfy_mcp.templates import Template
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 _CONTROL = {
     "wait": (bool, True, "Wait for the result (returns the prompt_id early on timeout)"),
     "timeout_s": (float | None, None, "Seconds to wait before returning; default 45"),
-    "preview": (bool, True, "Inline downscaled image previews"),
+    "preview": (bool | int, True, PREVIEW_HELP),
 }
 
 
@@ -65,6 +65,10 @@ def _description(template: Template) -> str:
     return f"{text} Returns the prompt_id and status, and the images when it finishes in time."
 
 
+def _preview_value(value: Any) -> bool | int:
+    return value if isinstance(value, bool | int) else True
+
+
 def _tool_function(state: ServerState, template: Template) -> Any:
     parameter_names = [p.name for p in template.parameters]
 
@@ -81,7 +85,7 @@ def _tool_function(state: ServerState, template: Template) -> Any:
             params,
             wait=bool(controls.get("wait", True)),
             timeout_s=controls.get("timeout_s"),
-            preview=bool(controls.get("preview", True)),
+            preview=_preview_value(controls.get("preview", True)),
         )
 
     signature_parameters = [

@@ -18,6 +18,9 @@ from comfy_mcp.server.reports import JobReport, QueueReport, job_report, queue_r
 from comfy_mcp.server.runner import prepare, wait_with_progress
 from comfy_mcp.server.state import ServerState
 
+PREVIEW_HELP = (
+    "Inline downscaled image previews: true, false, or the longest side in pixels (16-2048)"
+)
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True)
 QUEUES_WORK = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
@@ -119,7 +122,7 @@ def register_tools(server: MCPServer, state: ServerState) -> None:
             float | None,
             Field(gt=0, description="Seconds to wait before returning the prompt_id; default 45"),
         ] = None,
-        preview: Annotated[bool, Field(description="Inline downscaled image previews")] = True,
+        preview: Annotated[bool | int, Field(description=PREVIEW_HELP)] = True,
     ) -> Annotated[CallToolResult, JobReport]:
         """Queue a workflow on ComfyUI, follow it, and return its images.
 
@@ -142,7 +145,7 @@ def register_tools(server: MCPServer, state: ServerState) -> None:
     @server.tool(title="Get a prompt's outputs", annotations=READ_ONLY)
     async def get_outputs(
         prompt_id: Annotated[str, Field(description="The prompt_id enqueue_workflow returned")],
-        preview: Annotated[bool, Field(description="Inline downscaled image previews")] = True,
+        preview: Annotated[bool | int, Field(description=PREVIEW_HELP)] = True,
     ) -> Annotated[CallToolResult, JobReport]:
         """Every output file of a finished prompt (name, kind, size, links) and image previews."""
         with tool_errors():
@@ -157,7 +160,7 @@ def register_tools(server: MCPServer, state: ServerState) -> None:
             float | None,
             Field(gt=0, description="Seconds to wait before returning; default 45"),
         ] = None,
-        preview: Annotated[bool, Field(description="Inline downscaled image previews")] = True,
+        preview: Annotated[bool | int, Field(description=PREVIEW_HELP)] = True,
     ) -> Annotated[CallToolResult, JobReport]:
         """Wait (again) for a prompt that was still running, with progress; then its outputs."""
         with tool_errors():
@@ -277,7 +280,7 @@ async def enqueue(
     *,
     wait: bool,
     timeout_s: float | None,
-    preview: bool,
+    preview: bool | int,
 ) -> CallToolResult:
     """Prepare, queue and (optionally) wait for a workflow: the body of every run tool."""
     with tool_errors():
@@ -310,8 +313,15 @@ async def _lookup(state: ServerState, prompt_id: str) -> tuple[Job, bool]:
     return job, known or job.state is not JobState.LOST
 
 
+def preview_side(preview: bool | int, default: int) -> int:
+    """``preview`` is true/false, or the longest side in pixels (16–2048)."""
+    if isinstance(preview, bool):
+        return default
+    return max(16, min(2048, preview))
+
+
 async def _result(
-    state: ServerState, job: Job, *, preview: bool, fail_on_error: bool, known: bool = True
+    state: ServerState, job: Job, *, preview: bool | int, fail_on_error: bool, known: bool = True
 ) -> CallToolResult:
     workflow, params = state.runs.get(job.prompt_id, (None, {}))
     items: list[Any] = []
@@ -323,9 +333,10 @@ async def _result(
                 state.comfy,
                 job,
                 public=state.public_endpoint(),
-                previews=preview,
-                max_side=state.settings.preview_max_side,
+                previews=preview is not False and preview != 0,
+                max_side=preview_side(preview, state.settings.preview_max_side),
                 budget=state.settings.preview_budget_bytes,
+                save_dir=state.settings.output_dir,
             )
         images = list(found)
     report = job_report(
