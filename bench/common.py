@@ -207,6 +207,17 @@ class FloorClient:
         return time.perf_counter() - started, entry
 
 
+async def calibrate_blur(floor: FloorClient, target: float = 0.5) -> int:
+    """The EmptyImage side that makes the blur job take about ``target`` seconds on this backend
+    (ComfyUI's time grows with the pixel count)."""
+    side = 1024
+    for _ in range(3):
+        _, entry = await floor.run(blur_graph(unique_color(), side=side))
+        took = max(execution_seconds(entry), 0.005)
+        side = int(min(4096, max(128, side * (target / took) ** 0.5)) // 64 * 64)
+    return side
+
+
 class Poller:
     """What most ComfyUI MCP servers do: POST, then GET /history/{id} every ``interval`` s."""
 
@@ -273,12 +284,11 @@ class FakeProcess:
                 self.process.kill()
                 await self.process.wait()
 
-    async def sockets(self) -> dict[str, Any]:
+    async def sockets(self, http: httpx.AsyncClient) -> dict[str, Any]:
         """The fake's own count of websocket connections and registered client ids."""
-        async with httpx.AsyncClient(trust_env=False) as http:
-            response = await http.get(f"{self.url}/bench/sockets")
-            result: dict[str, Any] = response.json()
-            return result
+        response = await http.get(f"{self.url}/bench/sockets")
+        result: dict[str, Any] = response.json()
+        return result
 
 
 @contextlib.asynccontextmanager
@@ -305,6 +315,18 @@ def server_env(comfyui_url: str, **extra: str) -> dict[str, str]:
     return {"COMFYUI_URL": comfyui_url, "PATH": os.environ.get("PATH", ""), **extra}
 
 
+def server_pid(parent: int) -> int | None:
+    """The ``mcp-server-comfyui`` process among ``parent``'s children (Linux), if any."""
+    try:
+        children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        for child in children:
+            if b"mcp-server-comfyui" in Path(f"/proc/{child}/cmdline").read_bytes():
+                return int(child)
+    except OSError:
+        return None
+    return None
+
+
 def rss_mb(pid: int | None = None, field_name: str = "VmRSS") -> float | None:
     """Resident memory of a process in MB from /proc (``VmHWM`` for the peak); None elsewhere."""
     path = Path(f"/proc/{pid or os.getpid()}/status")
@@ -315,6 +337,15 @@ def rss_mb(pid: int | None = None, field_name: str = "VmRSS") -> float | None:
     except OSError:
         return None
     return None
+
+
+def cpu_seconds(pid: int | None = None) -> float | None:
+    """User + system CPU time a process has used so far, from /proc (Linux); None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid or os.getpid()}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def tcp_connections(remote_port: int, pid: int | None = None) -> int | None:

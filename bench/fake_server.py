@@ -2,7 +2,8 @@
 
 It prints its base URL on stdout once it listens (on a free loopback port), then serves until
 terminated. Besides the fake's routes it answers ``GET /bench/sockets`` with its own count of
-websocket connections, so a benchmark can check "one websocket per backend" from the far side.
+websocket connections (so a benchmark can check "one websocket per backend" from the far side)
+and the number of HTTP requests it has served, by method and first path segment.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import signal
+from collections import Counter
 from typing import Any
 
 from tests.fake_comfyui import FakeComfyUI
@@ -20,6 +22,7 @@ from tests.fake_comfyui.server import UvicornRunner
 
 def with_socket_route(fake: FakeComfyUI) -> Any:
     inner = fake.app
+    requests: Counter[str] = Counter()
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == "/bench/sockets":
@@ -27,12 +30,16 @@ def with_socket_route(fake: FakeComfyUI) -> Any:
                 {
                     "client_ids": fake.connected_client_ids,
                     "connections": len(fake.hub.all_connections),
+                    "requests": requests,
                 }
             ).encode()
             headers = [(b"content-type", b"application/json")]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
+        if scope["type"] == "http":
+            route = "/" + scope["path"].strip("/").split("/")[0]
+            requests[f"{scope['method']} {route}"] += 1
         await inner(scope, receive, send)
 
     return app

@@ -35,6 +35,7 @@ from bench.common import (
     Result,
     arguments,
     blur_graph,
+    calibrate_blur,
     emit,
     execution_seconds,
     fake_comfyui,
@@ -101,16 +102,6 @@ async def connected(url: str) -> AsyncIterator[Clients]:
             await poller.aclose()
 
 
-async def calibrate_blur(clients: Clients, target: float = 0.5) -> int:
-    """The EmptyImage side that makes the blur job take about ``target`` seconds here."""
-    side = 1024
-    for _ in range(3):
-        _, entry = await clients.floor.run(blur_graph(unique_color(), side=side))
-        took = max(execution_seconds(entry), 0.005)
-        side = int(min(4096, max(128, side * (target / took) ** 0.5)) // 64 * 64)
-    return side
-
-
 async def measure(
     backend: str, url: str, *, rounds: dict[str, int], poll_every: int, blur_side: int | None
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, dict[str, float]]]]:
@@ -118,7 +109,7 @@ async def measure(
     rows: list[dict[str, Any]] = []
     added_by_job: dict[str, dict[str, dict[str, float]]] = {}
     async with connected(url) as clients:
-        side = blur_side or await calibrate_blur(clients)
+        side = blur_side or await calibrate_blur(clients.floor)
         graphs = {
             "tiny": lambda: tiny_graph(unique_color()),
             "blur": lambda: blur_graph(unique_color(), side=side),

@@ -87,6 +87,7 @@ def run_measure(
     else:
         env.pop("COMFYUI_URL", None)
     print(f"== {name}", flush=True)
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     began = time.monotonic()
     try:
         done = subprocess.run(command, cwd=ROOT, env=env, timeout=timeout, check=False)
@@ -98,6 +99,8 @@ def run_measure(
         return None
     result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     result["seconds"] = round(time.monotonic() - began, 1)
+    if load_before is not None:
+        result["load"] = f"{load_before:.2f} → {os.getloadavg()[0]:.2f}"
     print(f"   {name}: {result['seconds']} s", flush=True)
     return result
 
@@ -208,7 +211,10 @@ def write_results(results: list[dict[str, Any]], took: float) -> None:
         "",
     ]
     for result in results:
-        parts += [f"## {result['title']}", "", f"_{result['seconds']} s_", ""]
+        took = f"{result['seconds']} s"
+        if "load" in result:
+            took += f"; 1-minute load average before → after: {result['load']}"
+        parts += [f"## {result['title']}", "", f"_{took}_", ""]
         for name, rows in result["tables"].items():
             parts += [f"### {name}", "", markdown_table(rows), ""]
         parts += [f"- {note}" for note in result["notes"]]
