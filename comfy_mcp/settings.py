@@ -14,6 +14,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from comfy_mcp.backend_config import (
+    BackendConfigError,
+    BackendSpec,
+    load_file,
+    parse_urls,
+)
 from comfy_mcp.comfy.endpoint import Auth, Endpoint
 
 
@@ -26,6 +32,9 @@ class Settings:
     """The server's configuration. Build it with :meth:`from_env`."""
 
     comfyui_url: str = "http://127.0.0.1:8188"
+    # Several ComfyUI servers (COMFYUI_URLS / COMFY_MCP_BACKENDS_FILE); empty: just comfyui_url.
+    comfyui_urls: str | None = field(default=None, repr=False)
+    backends_file: Path | None = None
     comfyui_token: str | None = field(default=None, repr=False)
     comfyui_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     comfyui_cookies: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -67,6 +76,10 @@ class Settings:
         values: dict[str, Any] = {}
         if url := env.get("COMFYUI_URL"):
             values["comfyui_url"] = url
+        if urls := env.get("COMFYUI_URLS"):
+            values["comfyui_urls"] = urls
+        if backends_file := env.get("COMFY_MCP_BACKENDS_FILE"):
+            values["backends_file"] = Path(backends_file).expanduser()
         if token := env.get("COMFYUI_TOKEN"):
             values["comfyui_token"] = token
         if headers := env.get("COMFYUI_HEADERS"):
@@ -119,6 +132,7 @@ class Settings:
 
     def check(self) -> None:
         """Raise :class:`SettingsError` for any invalid value."""
+        self.backends()  # COMFYUI_URLS / COMFY_MCP_BACKENDS_FILE parse, or say why not
         try:
             Endpoint(self.comfyui_url)
         except ValueError as exc:
@@ -184,6 +198,9 @@ class Settings:
         """Every configured credential value, for redacting logs (longest first)."""
         values = [self.http_token or "", urlsplit(self.comfyui_url).password or ""]
         values += Endpoint(self.comfyui_url, auth=self.auth()).auth.secrets()
+        for spec in self.backends():
+            values.append(urlsplit(spec.url).password or "")
+            values += Endpoint(spec.url, auth=spec.auth).auth.secrets()
         return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
 
     def __repr__(self) -> str:
@@ -197,6 +214,17 @@ class Settings:
                     value = _without_password(value)
                 parts.append(f"{f.name}={value!r}")
         return f"Settings({', '.join(parts)})"
+
+    def backends(self) -> tuple[BackendSpec, ...]:
+        """The ComfyUI servers to use, in preference order (the first is the default)."""
+        try:
+            if self.backends_file is not None:
+                return load_file(self.backends_file, self.auth())
+            if self.comfyui_urls:
+                return parse_urls(self.comfyui_urls, self.auth())
+        except BackendConfigError as exc:
+            raise SettingsError(str(exc)) from None
+        return (BackendSpec(name="default", url=self.comfyui_url, auth=self.auth()),)
 
     def auth(self) -> Auth:
         """The credentials for ComfyUI: the token as a bearer header, extra headers, cookies and

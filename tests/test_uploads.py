@@ -446,7 +446,7 @@ async def upload_client(fake: FakeComfyUI, **settings_values: Any) -> AsyncItera
     async with ComfyClient(fake.url, use_websocket=False) as comfy:
         server = build_server(settings, client=comfy)
         if "upload_image" not in {tool.name for tool in await server.list_tools()}:
-            state = ServerState(settings=settings, catalog=TemplateCatalog([]), client=comfy)
+            state = ServerState.single(settings, TemplateCatalog([]), comfy)
             register_upload_tools(server, state)
         async with Client(server, raise_exceptions=True) as client:
             yield client
@@ -469,7 +469,12 @@ async def test_upload_tools_are_listed_with_truthful_annotations(fake: FakeComfy
     for name in ("upload_image", "upload_mask"):
         tool = tools[name]
         assert tool.input_schema["required"] == ["image"]
-        assert set(tool.input_schema["properties"]) == {"image", "subfolder", "overwrite"}
+        assert set(tool.input_schema["properties"]) == {
+            "image",
+            "subfolder",
+            "overwrite",
+            "backend",
+        }
         assert tool.output_schema is not None
         assert "reference" in tool.output_schema["properties"]
         annotations = tool.annotations
@@ -580,7 +585,7 @@ async def test_oversize_images_are_refused_before_upload_and_on_413() -> None:
 
             comfy.get_features = no_features  # type: ignore[method-assign]
             settings = Settings.from_env({}, comfyui_url=fake.url)
-            state = ServerState(settings=settings, catalog=TemplateCatalog([]), client=comfy)
+            state = ServerState.single(settings, TemplateCatalog([]), comfy)
             with pytest.raises(ToolError, match=r"too large.*HTTP 413"):
                 await resolve_image_argument(state, data_url(big))
 
@@ -614,7 +619,7 @@ async def test_masks_are_plain_image_uploads_with_a_channel_hint(fake: FakeComfy
 async def test_resolve_image_argument_keeps_names_and_uploads_sources(fake: FakeComfyUI) -> None:
     async with ComfyClient(fake.url, use_websocket=False) as comfy:
         settings = Settings.from_env({}, comfyui_url=fake.url)
-        state = ServerState(settings=settings, catalog=TemplateCatalog([]), client=comfy)
+        state = ServerState.single(settings, TemplateCatalog([]), comfy)
         for name in ("example.png", "sub/photo.png", "my image (1).webp"):
             assert await resolve_image_argument(state, name) == name
         assert fake.uploads == []

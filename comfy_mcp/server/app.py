@@ -12,7 +12,8 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 
 from comfy_mcp import __version__
-from comfy_mcp.comfy import ComfyClient
+from comfy_mcp.comfy import ComfyClient, Endpoint
+from comfy_mcp.server.backends import Backend, BackendPool
 from comfy_mcp.server.guards import apply_tool_guards
 from comfy_mcp.server.prompts import register_prompts
 from comfy_mcp.server.resources import OUTPUT_URI_PREFIX, output_mime_type, register_resources
@@ -92,7 +93,7 @@ class ComfyMCPServer(MCPServer):
 
 
 class _SharedClient:
-    """Reference-counted ownership of the server's ComfyClient."""
+    """Reference-counted ownership of the server's ComfyClients (one per backend)."""
 
     def __init__(self, state: ServerState, injected: ComfyClient | None) -> None:
         self.state = state
@@ -103,26 +104,37 @@ class _SharedClient:
     async def acquire(self) -> None:
         async with self.lock:
             self.users += 1
-            if self.state.client is not None:
-                return
-            if self.injected is not None:
-                self.state.client = self.injected
-                return
-            settings = self.state.settings
-            self.state.client = ComfyClient(
-                settings.comfyui_url,
-                auth=settings.auth(),
-                user=settings.comfyui_user,
-                timeout=settings.http_timeout,
-                verify=settings.verify_tls,
-            )
-            log.info("serving ComfyUI at %s", self.state.client.endpoint.base_url)
+            if self.state.backends is None:
+                self.state.backends = BackendPool(self._open())
+
+    def _open(self) -> list[Backend]:
+        settings = self.state.settings
+        specs = settings.backends()
+        backends = []
+        for index, spec in enumerate(specs):
+            if index == 0 and self.injected is not None:
+                client = self.injected
+            else:
+                client = ComfyClient(
+                    spec.url,
+                    auth=spec.auth,
+                    user=settings.comfyui_user,
+                    timeout=settings.http_timeout,
+                    verify=settings.verify_tls,
+                )
+            # COMFY_MCP_PUBLIC_URL is where agents reach the (first) ComfyUI's /view.
+            public = settings.public_url if index == 0 and settings.public_url else spec.url
+            backends.append(Backend(spec.name, client, Endpoint(public)))
+            log.info("backend %s: ComfyUI at %s", spec.name, client.endpoint.base_url)
+        return backends
 
     async def release(self) -> None:
         async with self.lock:
             self.users -= 1
-            if self.users > 0 or self.state.client is None:
+            pool = self.state.backends
+            if self.users > 0 or pool is None:
                 return
-            client, self.state.client = self.state.client, None
-            if client is not self.injected:
-                await client.aclose()
+            self.state.backends = None
+            for backend in pool.backends.values():
+                if backend.client is not self.injected:
+                    await backend.client.aclose()

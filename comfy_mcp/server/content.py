@@ -48,13 +48,14 @@ class OutputItem(BaseModel):
     )
 
 
-def output_resource_uri(file: OutputFile) -> str:
-    """``comfy://output/{type}/{subfolder}/{filename}``; a nested subfolder is percent-encoded so
-    the URI still matches the resource template."""
-    return (
+def output_resource_uri(file: OutputFile, backend: str | None = None) -> str:
+    """``comfy://output/{type}/{subfolder}/{filename}[?backend=name]``; a nested subfolder is
+    percent-encoded so the URI still matches the resource template."""
+    uri = (
         f"comfy://output/{quote(file.type, safe='')}/{quote(file.subfolder, safe='')}/"
         f"{quote(file.filename, safe='')}"
     )
+    return f"{uri}?backend={quote(backend, safe='')}" if backend else uri
 
 
 @dataclass(frozen=True)

@@ -186,7 +186,8 @@ class ComfyUIProbe:
     """
 
     def __init__(self, settings: Settings) -> None:
-        self._endpoint = Endpoint(settings.comfyui_url, auth=settings.auth())
+        first = settings.backends()[0]  # the default backend (COMFYUI_URL or the first of many)
+        self._endpoint = Endpoint(first.url, auth=first.auth)
         self._verify = settings.verify_tls
         self._lock = anyio.Lock()
         self._cached: tuple[float, str] | None = None

@@ -37,6 +37,7 @@ async def collect_outputs(
     max_side: int,
     budget: int,
     save_dir: Path | None = None,
+    backend: str | None = None,
 ) -> tuple[list[OutputItem], list[ImageContent], dict[str, list[str]]]:
     """Every output file of ``job`` with its metadata, plus inline previews within ``budget``.
 
@@ -50,7 +51,7 @@ async def collect_outputs(
     remaining = budget if previews else 0
     waiting_previews = sum(1 for f in files if previewable(f))
     for file in files:
-        item = _item(file, public)
+        item = _item(file, public, backend)
         items.append(item)
         wants_preview = previewable(file)
         if not wants_preview and save_dir is None:
@@ -119,7 +120,7 @@ def _safe(name: str) -> str:
     return cleaned[:200]
 
 
-def _item(file: OutputFile, public: Endpoint) -> OutputItem:
+def _item(file: OutputFile, public: Endpoint, backend: str | None) -> OutputItem:
     return OutputItem(
         node_id=file.node_id,
         filename=file.filename,
@@ -127,7 +128,7 @@ def _item(file: OutputFile, public: Endpoint) -> OutputItem:
         type=file.type,
         kind=str(file.kind),
         mime_type=file.mime_type,
-        resource_uri=output_resource_uri(file),
+        resource_uri=output_resource_uri(file, backend),
         url=public.view_url(
             file.filename, subfolder=file.subfolder, type=file.type, include_auth=False
         ),

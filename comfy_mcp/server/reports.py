@@ -52,6 +52,9 @@ class JobReport(BaseModel):
         default_factory=list,
         description="Output nodes ComfyUI skipped because they failed validation (partial)",
     )
+    backend: str | None = Field(
+        default=None, description="The ComfyUI backend running it (when several are configured)"
+    )
 
 
 def job_report(
@@ -62,6 +65,7 @@ def job_report(
     outputs: list[OutputItem] | None = None,
     texts: dict[str, list[str]] | None = None,
     known: bool = True,
+    backend: str | None = None,
 ) -> JobReport:
     """Build the report of a job; ``known=False`` for an id we never submitted nor found."""
     state = job.state
@@ -101,6 +105,7 @@ def job_report(
         workflow=workflow,
         params=params or {},
         dropped_outputs=job.receipt.dropped_outputs if job.receipt else [],
+        backend=backend,
     )
 
 
@@ -146,8 +151,9 @@ def _opt(value: Any) -> str | None:
 class QueueEntry(BaseModel):
     prompt_id: str
     position: int = Field(description="0 = running, 1 = next to run, …")
-    ours: bool = Field(description="Queued through this server")
+    ours: bool = Field(description="Queued through this server process")
     workflow: str | None = None
+    backend: str | None = None
 
 
 class QueueReport(BaseModel):
@@ -155,20 +161,41 @@ class QueueReport(BaseModel):
     pending: list[QueueEntry]
     message: str
 
+    @classmethod
+    def merge(cls, reports: list[QueueReport]) -> QueueReport:
+        """Several backends' queues as one report (each entry names its backend)."""
+        if len(reports) == 1:
+            return reports[0]
+        running = [e for r in reports for e in r.running]
+        pending = [e for r in reports for e in r.pending]
+        mine = sum(1 for e in running + pending if e.ours)
+        return cls(
+            running=running,
+            pending=pending,
+            message=f"{len(running)} running, {len(pending)} waiting ({mine} of them ours) "
+            f"on {len(reports)} backends.",
+        )
+
 
 def queue_report(
-    queue: QueueSnapshot, client_id: str, runs: Mapping[str, tuple[str | None, Any]]
+    queue: QueueSnapshot,
+    client_id: str,
+    runs: Mapping[str, tuple[str | None, Any]],
+    backend: str | None = None,
 ) -> QueueReport:
     """The queue in run order, marking the prompts this server queued (by client id)."""
-    ours = client_id
 
     def entry(item: QueueItem, position: int) -> QueueEntry:
         workflow = runs.get(item.prompt_id, (None, {}))[0]
+        info = item.extra_data.get("comfy_mcp")
+        if workflow is None and isinstance(info, dict):
+            workflow = info.get("workflow")
         return QueueEntry(
             prompt_id=item.prompt_id,
             position=position,
-            ours=item.client_id == ours,
+            ours=item.client_id == client_id,
             workflow=workflow,
+            backend=backend,
         )
 
     running = [entry(item, 0) for item in queue.running]

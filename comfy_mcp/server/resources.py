@@ -10,13 +10,13 @@ from urllib.parse import unquote
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
-from comfy_mcp.comfy import ComfyError, ComfyNotFoundError
-from comfy_mcp.server.reports import queue_report
+from comfy_mcp.comfy import ComfyClient, ComfyError, ComfyNotFoundError
+from comfy_mcp.server.reports import QueueReport, queue_report
 from comfy_mcp.server.state import ServerState
 from comfy_mcp.templates import TemplateError
 
 T = TypeVar("T")
-_HIDDEN_SYSTEM_KEYS = ("argv",)  # the server's command line can carry paths and secrets
+_HIDDEN = ("argv",)  # the server's command line can carry paths and secrets
 _OUTPUT_TYPES = ("output", "temp", "input")
 
 
@@ -38,9 +38,21 @@ def register_resources(server: MCPServer, state: ServerState) -> None:
         mime_type="application/json",
     )
     async def system_stats() -> dict[str, Any]:
-        stats = await _comfy_call(state.comfy.get_system_stats())
-        system = {k: v for k, v in stats.get("system", {}).items() if k not in _HIDDEN_SYSTEM_KEYS}
-        return {**stats, "system": system}
+        async def one(client: ComfyClient) -> dict[str, Any]:
+            stats = await _comfy_call(client.get_system_stats())
+            system = stats.get("system", {})
+            return {**stats, "system": {k: v for k, v in system.items() if k not in _HIDDEN}}
+
+        pool = state.pool
+        if not pool.several:
+            return await one(pool.default.client)
+        backends: dict[str, Any] = {}
+        for name, backend in pool.backends.items():
+            try:
+                backends[name] = await one(backend.client)
+            except ResourceError as exc:
+                backends[name] = {"error": str(exc)}
+        return {"backends": backends}
 
     @server.resource(
         "comfy://queue",
@@ -49,8 +61,12 @@ def register_resources(server: MCPServer, state: ServerState) -> None:
         mime_type="application/json",
     )
     async def queue() -> dict[str, Any]:
-        snapshot = await _comfy_call(state.comfy.get_queue())
-        return queue_report(snapshot, state.comfy.client_id, state.runs).model_dump(mode="json")
+        reports = []
+        for name, backend in state.pool.backends.items():
+            snapshot = await _comfy_call(backend.client.get_queue())
+            label = name if state.pool.several else None
+            reports.append(queue_report(snapshot, backend.client.client_id, state.runs, label))
+        return QueueReport.merge(reports).model_dump(mode="json")
 
     @server.resource(
         "comfy://history",
@@ -59,18 +75,20 @@ def register_resources(server: MCPServer, state: ServerState) -> None:
         mime_type="application/json",
     )
     async def history() -> dict[str, Any]:
-        entries = await _comfy_call(state.comfy.get_history(max_items=20))
-        return {
-            "prompts": [
-                {
+        prompts = []
+        for name, backend in state.pool.backends.items():
+            entries = await _comfy_call(backend.client.get_history(max_items=20))
+            for pid, entry in entries.items():
+                row: dict[str, Any] = {
                     "prompt_id": pid,
                     "status": entry.outcome or "unknown",
                     "outputs": len(entry.files),
                     "cached": entry.fully_cached,
                 }
-                for pid, entry in entries.items()
-            ]
-        }
+                if state.pool.several:
+                    row["backend"] = name
+                prompts.append(row)
+        return {"prompts": prompts}
 
     @server.resource(
         "comfy://history/{prompt_id}",
@@ -79,26 +97,34 @@ def register_resources(server: MCPServer, state: ServerState) -> None:
         mime_type="application/json",
     )
     async def history_entry(prompt_id: str) -> dict[str, Any]:
-        entry = await _comfy_call(state.comfy.get_history_item(prompt_id))
+        located = await state.pool.locate(unquote(prompt_id))
+        entry = None
+        if located is not None:
+            entry = await _comfy_call(located.client.get_history_item(unquote(prompt_id)))
         if entry is None:
             raise ResourceNotFoundError(f"ComfyUI has no history for prompt {prompt_id}")
         return entry.model_dump(mode="json")
 
     @server.resource(
-        "comfy://output/{type}/{subfolder}/{filename}",
+        "comfy://output/{type}/{subfolder}/{filename}{?backend}",
         name="output-file",
         description="A full-size file ComfyUI produced (type: output, temp or input; "
-        "percent-encode a nested subfolder: a%2Fb)",
+        "percent-encode a nested subfolder: a%2Fb; backend: when several are configured)",
         mime_type="application/octet-stream",
     )
-    async def output_file(type: str, subfolder: str, filename: str) -> bytes:
+    async def output_file(type: str, subfolder: str, filename: str, backend: str = "") -> bytes:
         type_, subfolder, filename = unquote(type), unquote(subfolder), unquote(filename)
         if type_ not in _OUTPUT_TYPES:
             raise ResourceNotFoundError(f"type must be one of {', '.join(_OUTPUT_TYPES)}")
         if ".." in subfolder.split("/") or filename in ("", ".", "..") or "/" in filename:
             raise ResourceNotFoundError("invalid file name")
         try:
-            return await _comfy_call(state.comfy.view(filename, subfolder=subfolder, type=type_))
+            if backend and unquote(backend) not in state.pool.backends:
+                raise ResourceNotFoundError(
+                    f"no backend {backend!r}; configured: {', '.join(state.pool.backends)}"
+                )
+            client = state.pool.backends[unquote(backend)].client if backend else state.comfy
+            return await _comfy_call(client.view(filename, subfolder=subfolder, type=type_))
         except ResourceError as exc:
             if isinstance(exc.__cause__, ComfyNotFoundError):
                 raise ResourceNotFoundError(

@@ -29,6 +29,15 @@ from comfy_mcp.templates import (
 
 log = logging.getLogger(__name__)
 
+# Template enum sources that name files in a model folder.
+MODEL_SOURCES = {
+    "checkpoints": "checkpoints",
+    "loras": "loras",
+    "vae": "vae",
+    "upscale_models": "upscale_models",
+    "controlnet": "controlnet",
+}
+
 ProgressSink = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
@@ -53,13 +62,16 @@ class PreparedRun:
 
 
 async def prepare(
-    state: ServerState, workflow: str | Mapping[str, Any], params: Mapping[str, Any]
+    state: ServerState,
+    comfy: ComfyClient,
+    workflow: str | Mapping[str, Any],
+    params: Mapping[str, Any],
 ) -> PreparedRun:
-    """Turn a template name or a raw graph into a validated graph (raises ToolError)."""
-    comfy = state.comfy
+    """Turn a template name or a raw graph into a graph validated against ``comfy``'s node
+    definitions (raises ToolError)."""
     if isinstance(workflow, str):
         template = state.catalog.get(workflow)
-        params = await _upload_image_arguments(state, template, params)
+        params = await _upload_image_arguments(state, comfy, template, params)
         object_info = await comfy.get_node_defs()
         filled = template.fill(params, choices=template.live_choices(object_info))
         run = PreparedRun(filled.graph, template, filled.values)
@@ -88,8 +100,32 @@ async def prepare(
     return run
 
 
+def model_needs(
+    state: ServerState, workflow: str | Mapping[str, Any], params: Mapping[str, Any]
+) -> dict[str, set[str]]:
+    """The model files a template run needs (folder → names), to pick a backend that has them.
+
+    Only named templates are inspected; an unknown name is reported later by ``prepare``.
+    """
+    if not isinstance(workflow, str) or workflow not in state.catalog.names():
+        return {}
+    needs: dict[str, set[str]] = {}
+    for parameter in state.catalog.get(workflow).parameters:
+        folder = MODEL_SOURCES.get(parameter.choices_from or "")
+        if parameter.type == "lora_stack":
+            entries = params.get(parameter.name) or []
+            names = {e["name"] for e in entries if isinstance(e, dict) and "name" in e}
+            if names:
+                needs.setdefault("loras", set()).update(str(n) for n in names)
+            continue
+        value = params.get(parameter.name, parameter.default)
+        if folder and isinstance(value, str) and value:
+            needs.setdefault(folder, set()).add(value)
+    return needs
+
+
 async def _upload_image_arguments(
-    state: ServerState, template: Template, params: Mapping[str, Any]
+    state: ServerState, comfy: ComfyClient, template: Template, params: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Image parameters accept data URLs, base64, URLs and allowed paths: upload those first."""
     resolved = dict(params)
@@ -97,7 +133,7 @@ async def _upload_image_arguments(
         value = resolved.get(parameter.name)
         if parameter.type == "image" and isinstance(value, str):
             resolved[parameter.name] = await resolve_image_argument(
-                state, value, parameter=parameter.name
+                state, value, parameter=parameter.name, client=comfy
             )
     return resolved
 

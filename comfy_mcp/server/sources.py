@@ -42,7 +42,6 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, unquote_to_bytes
 
 import httpx
-from PIL import Image, UnidentifiedImageError
 
 log = logging.getLogger(__name__)
 
@@ -490,6 +489,8 @@ def _show_url(url: httpx.URL) -> str:
 
 def _check_image(data: bytes, name: str | None) -> ImageSource:
     """Pillow must recognise ``data`` as an accepted format and find it intact."""
+    from PIL import Image, UnidentifiedImageError  # off the server's start-up path
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -17,9 +17,9 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult
 from pydantic import Field
 
+from comfy_mcp.server.job_tools import PREVIEW_HELP, QUEUES_WORK, enqueue
 from comfy_mcp.server.reports import JobReport
 from comfy_mcp.server.state import ServerState
-from comfy_mcp.server.tools import PREVIEW_HELP, QUEUES_WORK, enqueue
 from comfy_mcp.templates import Template
 
 log = logging.getLogger(__name__)

@@ -1,33 +1,28 @@
-"""The MCP tools: short adapters from arguments to the client, runner and reports."""
+"""The MCP tools for discovery and control: models, templates, backends, queue, stop, free.
+
+The tools that run and follow prompts are in :mod:`comfy_mcp.server.job_tools`.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, ContentBlock, TextContent, ToolAnnotations
+from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from comfy_mcp.comfy import ComfyNotFoundError, Job, JobState
-from comfy_mcp.comfy.jobs import SUCCESS_STATES
-from comfy_mcp.server.content import describe_outputs
+from comfy_mcp.comfy import ComfyNotFoundError
+from comfy_mcp.server.backends import Backend
 from comfy_mcp.server.errors import tool_errors
-from comfy_mcp.server.outputs import collect_outputs
-from comfy_mcp.server.reports import JobReport, QueueReport, job_report, queue_report
-from comfy_mcp.server.runner import prepare, wait_with_progress
+from comfy_mcp.server.job_tools import READ_ONLY, lookup, register_job_tools
+from comfy_mcp.server.reports import QueueReport, queue_report
 from comfy_mcp.server.state import ServerState
 
-PREVIEW_HELP = (
-    "Inline downscaled image previews: true, false, or the longest side in pixels (16-2048)"
-)
-READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True)
-QUEUES_WORK = ToolAnnotations(
-    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
-)
 STOPS_WORK = ToolAnnotations(
     read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
 )
+ALL_BACKENDS = "ComfyUI backend (when several are configured); default: all of them"
 
 
 class ModelList(BaseModel):
@@ -36,6 +31,13 @@ class ModelList(BaseModel):
         description="File names relative to the folder, as ComfyUI wants them"
     )
     count: int
+    locations: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="With several backends: which backends have each file",
+    )
+    unavailable: dict[str, str] = Field(
+        default_factory=dict, description="Backends that could not answer, and why"
+    )
 
 
 class WorkflowList(BaseModel):
@@ -43,6 +45,18 @@ class WorkflowList(BaseModel):
     errors: dict[str, str] = Field(
         default_factory=dict, description="Template files that could not be loaded, and why"
     )
+
+
+class BackendInfo(BaseModel):
+    name: str
+    url: str
+    reachable: bool
+    queue_remaining: int | None = None
+    error: str | None = None
+
+
+class BackendList(BaseModel):
+    backends: list[BackendInfo]
 
 
 class InterruptResult(BaseModel):
@@ -57,6 +71,7 @@ class InterruptResult(BaseModel):
 class FreeResult(BaseModel):
     unload_models: bool
     free_memory: bool
+    backends: list[str] = Field(default_factory=list)
     message: str
 
 
@@ -67,6 +82,7 @@ class CancelReport(BaseModel):
 
 def register_tools(server: MCPServer, state: ServerState) -> None:
     """Add every tool to ``server``; they reach ComfyUI through ``state``."""
+    register_job_tools(server, state)
 
     @server.tool(title="List model files", annotations=READ_ONLY)
     async def list_models(
@@ -79,19 +95,12 @@ def register_tools(server: MCPServer, state: ServerState) -> None:
         ] = "checkpoints",
     ) -> ModelList:
         """List the model files ComfyUI has in one folder (subfolders included)."""
-        with tool_errors():
-            try:
-                models = await state.comfy.get_models(folder)
-            except ComfyNotFoundError as exc:
-                raise ToolError(exc.body or f"no model folder {folder!r}") from exc
-        return ModelList(folder=folder, models=models, count=len(models))
+        return await _models(state, folder)
 
     @server.tool(title="List LoRAs", annotations=READ_ONLY)
     async def list_loras() -> ModelList:
         """List the LoRA files ComfyUI has (names to use in LoRA parameters)."""
-        with tool_errors():
-            models = await state.comfy.get_loras()
-        return ModelList(folder="loras", models=models, count=len(models))
+        return await _models(state, "loras")
 
     @server.tool(title="List workflow templates", annotations=READ_ONLY)
     async def list_workflows() -> WorkflowList:
@@ -100,92 +109,35 @@ def register_tools(server: MCPServer, state: ServerState) -> None:
             templates = [t.summary() for t in state.catalog.templates()]
         return WorkflowList(workflows=templates, errors=state.catalog.errors())
 
-    @server.tool(title="Run a workflow", annotations=QUEUES_WORK)
-    async def enqueue_workflow(
-        workflow: Annotated[
-            str | dict[str, Any],
-            Field(
-                description="A template name from list_workflows, or a whole API-format "
-                "ComfyUI graph ({node_id: {class_type, inputs}})"
-            ),
-        ],
-        ctx: Context,
-        params: Annotated[
-            dict[str, Any] | None,
-            Field(description='Template parameters, e.g. {"prompt": "a red fox", "steps": 20}'),
-        ] = None,
-        wait: Annotated[
-            bool,
-            Field(description="Wait for the result (returns early, still running, on timeout)"),
-        ] = True,
-        timeout_s: Annotated[
-            float | None,
-            Field(gt=0, description="Seconds to wait before returning the prompt_id; default 45"),
-        ] = None,
-        preview: Annotated[bool | int, Field(description=PREVIEW_HELP)] = True,
-    ) -> Annotated[CallToolResult, JobReport]:
-        """Queue a workflow on ComfyUI, follow it, and return its images.
-
-        Returns the prompt_id and status; when it finishes within the wait, the outputs too.
-        """
-        return await enqueue(
-            state, ctx, workflow, params or {}, wait=wait, timeout_s=timeout_s, preview=preview
+    @server.tool(title="List ComfyUI backends", annotations=READ_ONLY)
+    async def list_backends() -> BackendList:
+        """The ComfyUI servers this MCP server uses, whether each answers, and its queue."""
+        health = await state.pool.health()
+        return BackendList(
+            backends=[
+                BackendInfo(
+                    name=name,
+                    url=state.pool.backends[name].client.endpoint.base_url,
+                    reachable=h.ok,
+                    queue_remaining=h.queue_remaining,
+                    error=h.error,
+                )
+                for name, h in health.items()
+            ]
         )
 
-    @server.tool(title="Get a prompt's status", annotations=READ_ONLY)
-    async def get_status(
-        prompt_id: Annotated[str, Field(description="The prompt_id enqueue_workflow returned")],
-    ) -> JobReport:
-        """Where a prompt is: queued (with position), running (node, step), or how it ended."""
-        with tool_errors():
-            job, known = await _lookup(state, prompt_id)
-        workflow, params = state.runs.get(prompt_id, (None, {}))
-        return job_report(job, workflow=workflow, params=dict(params), known=known)
-
-    @server.tool(title="Get a prompt's outputs", annotations=READ_ONLY)
-    async def get_outputs(
-        prompt_id: Annotated[str, Field(description="The prompt_id enqueue_workflow returned")],
-        preview: Annotated[bool | int, Field(description=PREVIEW_HELP)] = True,
-    ) -> Annotated[CallToolResult, JobReport]:
-        """Every output file of a finished prompt (name, kind, size, links) and image previews."""
-        with tool_errors():
-            job, known = await _lookup(state, prompt_id)
-        return await _result(state, job, preview=preview, fail_on_error=False, known=known)
-
-    @server.tool(title="Wait for a prompt", annotations=READ_ONLY)
-    async def wait_for_job(
-        prompt_id: Annotated[str, Field(description="The prompt_id enqueue_workflow returned")],
-        ctx: Context,
-        timeout_s: Annotated[
-            float | None,
-            Field(gt=0, description="Seconds to wait before returning; default 45"),
-        ] = None,
-        preview: Annotated[bool | int, Field(description=PREVIEW_HELP)] = True,
-    ) -> Annotated[CallToolResult, JobReport]:
-        """Wait (again) for a prompt that was still running, with progress; then its outputs."""
-        with tool_errors():
-            job, known = await _lookup(state, prompt_id)
-            if known and not job.done:
-                job = state.comfy.jobs.get(job.prompt_id) or state.comfy.jobs.register(job)
-                timeout = min(
-                    timeout_s or state.settings.wait_timeout, state.settings.max_wait_timeout
-                )
-                # Waiting here is not owning the prompt: a cancelled wait leaves it running.
-                await wait_with_progress(
-                    state.comfy,
-                    job,
-                    timeout=timeout,
-                    report=ctx.report_progress,
-                    cancel_on_abort=False,
-                )
-        return await _result(state, job, preview=preview, fail_on_error=False, known=known)
-
     @server.tool(title="Show ComfyUI's queue", annotations=READ_ONLY)
-    async def get_queue() -> QueueReport:
+    async def get_queue(
+        backend: Annotated[str | None, Field(description=ALL_BACKENDS)] = None,
+    ) -> QueueReport:
         """What ComfyUI is running and what waits, in run order; which prompts are ours."""
+        reports = []
         with tool_errors():
-            queue = await state.comfy.get_queue()
-        return queue_report(queue, state.comfy.client_id, state.runs)
+            for chosen in _targets(state, backend):
+                queue = await chosen.client.get_queue()
+                name = chosen.name if state.pool.several else None
+                reports.append(queue_report(queue, chosen.client.client_id, state.runs, name))
+        return QueueReport.merge(reports)
 
     @server.tool(title="Cancel queued prompts", annotations=STOPS_WORK)
     async def cancel_all_queued(
@@ -196,23 +148,16 @@ def register_tools(server: MCPServer, state: ServerState) -> None:
                 "by default only this server's prompts are removed"
             ),
         ] = False,
+        backend: Annotated[str | None, Field(description=ALL_BACKENDS)] = None,
     ) -> CancelReport:
         """Remove waiting prompts from ComfyUI's queue (the running one is left alone)."""
+        removed: list[str] = []
+        kept = 0
         with tool_errors():
-            queue = await state.comfy.get_queue()
-            ours = state.comfy.client_id
-            targets = [
-                item.prompt_id for item in queue.pending if all_clients or item.client_id == ours
-            ]
-            if targets:
-                await state.comfy.delete_items("queue", targets)
-            after = await state.comfy.get_queue()
-        removed = [pid for pid in targets if not after.is_pending(pid)]
-        for pid in removed:
-            job = state.comfy.jobs.get(pid)
-            if job is not None and not job.done:
-                job.mark_cancelled()
-        kept = len(after.pending)
+            for chosen in _targets(state, backend):
+                gone, left = await _cancel_queued(chosen, all_clients)
+                removed += gone
+                kept += left
         return CancelReport(
             removed=removed,
             message=f"Removed {len(removed)} queued prompt(s); {kept} still waiting"
@@ -237,13 +182,15 @@ def register_tools(server: MCPServer, state: ServerState) -> None:
                         "give the prompt_id to stop; to stop whatever is running on ComfyUI "
                         "(other users' work included), pass all=true"
                     )
-                await state.comfy.interrupt_all()
+                for chosen in _targets(state, None):
+                    await chosen.client.interrupt_all()
                 return InterruptResult(
                     prompt_id=None,
                     action="interrupted_all",
                     message="Interrupted whatever was running.",
                 )
-            action = await state.comfy.cancel(prompt_id)
+            located, _, _ = await lookup(state, prompt_id)
+            action = "unknown" if located is None else await located.client.cancel(prompt_id)
         messages = {
             "removed": f"Removed {prompt_id} from the queue; it will not run.",
             "interrupted": f"Interrupted {prompt_id} while it was running.",
@@ -258,96 +205,78 @@ def register_tools(server: MCPServer, state: ServerState) -> None:
         free_memory: Annotated[
             bool, Field(description="Free cached memory (also clears ComfyUI's result cache)")
         ] = True,
+        backend: Annotated[str | None, Field(description=ALL_BACKENDS)] = None,
     ) -> FreeResult:
         """Ask ComfyUI to unload models and free memory (applied before its next prompt)."""
+        targets = _targets(state, backend)
         with tool_errors():
-            await state.comfy.free(unload_models=unload_models, free_memory=free_memory)
+            for chosen in targets:
+                await chosen.client.free(unload_models=unload_models, free_memory=free_memory)
         asked = [
             n for n, on in (("unload models", unload_models), ("free memory", free_memory)) if on
         ]
         return FreeResult(
             unload_models=unload_models,
             free_memory=free_memory,
+            backends=[b.name for b in targets] if state.pool.several else [],
             message=f"Asked ComfyUI to {' and '.join(asked) or 'do nothing'}.",
         )
 
 
-async def enqueue(
-    state: ServerState,
-    ctx: Context,
-    workflow: str | dict[str, Any],
-    params: dict[str, Any],
-    *,
-    wait: bool,
-    timeout_s: float | None,
-    preview: bool | int,
-) -> CallToolResult:
-    """Prepare, queue and (optionally) wait for a workflow: the body of every run tool."""
-    with tool_errors():
-        run = await prepare(state, workflow, params)
-    with tool_errors(run.bindings()):
-        job = await state.comfy.submit(run.graph)
-    state.remember(job.prompt_id, run.name, run.values)
-    if wait:
-        timeout = min(timeout_s or state.settings.wait_timeout, state.settings.max_wait_timeout)
-        await wait_with_progress(
-            state.comfy,
-            job,
-            timeout=timeout,
-            report=ctx.report_progress,
-            cancel_on_abort=state.settings.cancel_on_abort,
-        )
-    return await _result(state, job, preview=preview, fail_on_error=True)
+def _targets(state: ServerState, backend: str | None) -> list[Backend]:
+    if backend:
+        return [state.pool.named(backend)]
+    return list(state.pool.backends.values())
 
 
-async def _lookup(state: ServerState, prompt_id: str) -> tuple[Job, bool]:
-    """The job for ``prompt_id``: ours if we follow it, else looked up in ComfyUI."""
-    prompt_id = prompt_id.strip()
-    if not prompt_id:
-        raise ToolError("prompt_id is empty; pass the prompt_id enqueue_workflow returned")
-    job = state.comfy.jobs.get(prompt_id)
-    known = job is not None
-    job = job or Job(prompt_id)
-    if not job.done:
-        await state.comfy.refresh(job)
-    return job, known or job.state is not JobState.LOST
-
-
-def preview_side(preview: bool | int, default: int) -> int:
-    """``preview`` is true/false, or the longest side in pixels (16–2048)."""
-    if isinstance(preview, bool):
-        return default
-    return max(16, min(2048, preview))
-
-
-async def _result(
-    state: ServerState, job: Job, *, preview: bool | int, fail_on_error: bool, known: bool = True
-) -> CallToolResult:
-    workflow, params = state.runs.get(job.prompt_id, (None, {}))
-    items: list[Any] = []
-    images: list[ContentBlock] = []
-    texts: dict[str, list[str]] = {}
-    if job.history is not None:
+async def _models(state: ServerState, folder: str) -> ModelList:
+    """One backend: its list (a clear error when the folder does not exist). Several: the
+    union, where each file lives, and which backends could not answer."""
+    pool = state.pool
+    if not pool.several:
         with tool_errors():
-            items, found, texts = await collect_outputs(
-                state.comfy,
-                job,
-                public=state.public_endpoint(),
-                previews=preview is not False and preview != 0,
-                max_side=preview_side(preview, state.settings.preview_max_side),
-                budget=state.settings.preview_budget_bytes,
-                save_dir=state.settings.output_dir,
-            )
-        images = list(found)
-    report = job_report(
-        job, workflow=workflow, params=dict(params), outputs=items, texts=texts, known=known
+            try:
+                models = await pool.default.client.get_models(folder)
+            except ComfyNotFoundError as exc:
+                raise ToolError(exc.body or f"no model folder {folder!r}") from exc
+        return ModelList(folder=folder, models=models, count=len(models))
+    found, failed = await pool.models_everywhere(folder)
+    if not found:
+        raise ToolError(
+            f"no backend could list {folder!r}: "
+            + "; ".join(f"{name}: {error}" for name, error in failed.items())
+        )
+    locations: dict[str, list[str]] = {}
+    for name, files in found.items():
+        for file in files:
+            locations.setdefault(file, []).append(name)
+    models = sorted(locations)
+    return ModelList(
+        folder=folder,
+        models=models,
+        count=len(models),
+        locations=locations,
+        unavailable=failed,
     )
-    text = report.message
-    if job.state in SUCCESS_STATES:
-        text += "\n" + describe_outputs(report.outputs, report.texts)
-    failed = job.state in (JobState.FAILED, JobState.INTERRUPTED, JobState.LOST)
-    return CallToolResult(
-        content=[TextContent(type="text", text=text), *images],
-        structured_content=report.model_dump(mode="json"),
-        is_error=fail_on_error and failed,
-    )
+
+
+async def _cancel_queued(backend: Backend, all_clients: bool) -> tuple[list[str], int]:
+    client = backend.client
+    queue = await client.get_queue()
+    targets = [
+        item.prompt_id
+        for item in queue.pending
+        if all_clients or item.client_id == client.client_id
+    ]
+    if targets:
+        await client.delete_items("queue", targets)
+    after = await client.get_queue()
+    removed = [pid for pid in targets if not after.is_pending(pid)]
+    for pid in removed:
+        job = client.jobs.get(pid)
+        if job is not None and not job.done:
+            job.mark_cancelled()
+    return removed, len(after.pending)
+
+
+__all__ = ["register_tools"]

@@ -24,9 +24,9 @@ from typing import Annotated, Literal
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from PIL import Image
 from pydantic import BaseModel, Field
 
+from comfy_mcp.comfy import ComfyClient
 from comfy_mcp.comfy.errors import ComfyHTTPError, UploadTooLargeError
 from comfy_mcp.server.errors import tool_errors
 from comfy_mcp.server.sources import (
@@ -81,6 +81,12 @@ OverwriteArgument = Annotated[
 ]
 
 
+BackendArgument = Annotated[
+    str | None,
+    Field(description="ComfyUI backend to upload to (several configured); default: the first"),
+]
+
+
 class UploadedImage(BaseModel):
     """What ComfyUI stored; ``reference`` is the value to pass on."""
 
@@ -110,18 +116,23 @@ def register_upload_tools(server: MCPServer, state: ServerState) -> None:
         image: ImageArgument,
         subfolder: SubfolderArgument = "",
         overwrite: OverwriteArgument = False,
+        backend: BackendArgument = None,
     ) -> UploadedImage:
         """Upload an image to ComfyUI's input folder for img2img, upscale or inpaint workflows.
 
         Returns the stored reference to pass as the workflow's image parameter.
         """
-        return await upload_source(state, image, subfolder=subfolder, overwrite=overwrite)
+        client = state.pool.named(backend).client if backend else None
+        return await upload_source(
+            state, image, subfolder=subfolder, overwrite=overwrite, client=client
+        )
 
     @server.tool(title="Upload a mask image", annotations=UPLOADS)
     async def upload_mask(
         image: ImageArgument,
         subfolder: SubfolderArgument = "",
         overwrite: OverwriteArgument = False,
+        backend: BackendArgument = None,
     ) -> UploadedImage:
         """Upload an inpainting mask (same size as the image it masks) to ComfyUI's input folder.
 
@@ -129,8 +140,9 @@ def register_upload_tools(server: MCPServer, state: ServerState) -> None:
         Pass the returned reference as the inpaint template's 'mask' and mask_channel as its
         'mask_channel'.
         """
+        client = state.pool.named(backend).client if backend else None
         return await upload_source(
-            state, image, subfolder=subfolder, overwrite=overwrite, mask=True
+            state, image, subfolder=subfolder, overwrite=overwrite, mask=True, client=client
         )
 
 
@@ -142,19 +154,22 @@ async def upload_source(
     overwrite: bool = False,
     mask: bool = False,
     argument: str = "image",
+    client: ComfyClient | None = None,
 ) -> UploadedImage:
     """Read the image ``image`` names, check it, upload it; raise ToolError on any failure.
 
-    ``argument`` names the tool argument or template parameter in error messages.
+    ``argument`` names the tool argument or template parameter in error messages; ``client`` is
+    the backend to upload to (the default backend when None).
     """
+    client = client or state.comfy
     with tool_errors():
         folder = _check_subfolder(subfolder)
-        limit = await _upload_limit(state)
+        limit = await _upload_limit(client)
         source = await _read(state, image, limit, argument)
         if len(source.data) + MULTIPART_OVERHEAD > limit:
             raise ToolError(_too_large(argument, len(source.data), limit, server=True))
         try:
-            stored = await state.comfy.upload_image(
+            stored = await client.upload_image(
                 source.data, source.filename, subfolder=folder, overwrite=overwrite
             )
         except UploadTooLargeError as exc:
@@ -186,7 +201,7 @@ async def upload_source(
 
 
 async def resolve_image_argument(
-    state: ServerState, value: str, *, parameter: str = "image"
+    state: ServerState, value: str, *, parameter: str = "image", client: ComfyClient | None = None
 ) -> str:
     """The ComfyUI input reference for a template's image parameter, uploading when needed.
 
@@ -197,7 +212,7 @@ async def resolve_image_argument(
     """
     if not (is_url_or_data(value) or is_local_path(value) or looks_like_base64(value)):
         return value
-    uploaded = await upload_source(state, value, argument=parameter)
+    uploaded = await upload_source(state, value, argument=parameter, client=client)
     return uploaded.reference
 
 
@@ -222,10 +237,10 @@ async def _read(state: ServerState, image: str, upload_limit: int, argument: str
         raise ToolError(f"{argument!r}: {exc}") from exc
 
 
-async def _upload_limit(state: ServerState) -> int:
+async def _upload_limit(client: ComfyClient) -> int:
     """ComfyUI's ``max_upload_size`` from /features, or its default when it does not say."""
     try:
-        features = await state.comfy.get_features()
+        features = await client.get_features()
     except ComfyHTTPError as exc:  # a proxy that blocks /features should not block uploads
         log.debug("GET /features failed (%s); assuming the default upload limit", exc)
         return DEFAULT_MAX_UPLOAD_SIZE
@@ -272,6 +287,8 @@ def _check_subfolder(subfolder: str) -> str:
 
 def _mask_channel(data: bytes) -> Literal["alpha", "red"]:
     """'alpha' when some pixel is not fully opaque (the mask lives in transparency), else 'red'."""
+    from PIL import Image  # off the server's start-up path
+
     with Image.open(io.BytesIO(data)) as image:
         if "A" not in image.getbands() and "transparency" not in image.info:
             return "red"
