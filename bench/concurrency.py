@@ -122,7 +122,7 @@ async def _floor_jobs(url: str, n: int) -> Measured:
     async with FloorClient(url) as floor:
 
         async def one(_: int, graph: Graph) -> Returned:
-            _, entry = await floor.run(graph, timeout=600)
+            _wall, entry = await floor.run(graph, timeout=600)
             return str(entry["prompt"][1]), time.time()
 
         return await run_all(url, n, one)

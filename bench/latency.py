@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,7 +110,7 @@ async def measure(
     added_by_job: dict[str, dict[str, dict[str, float]]] = {}
     async with connected(url) as clients:
         side = blur_side or await calibrate_blur(clients.floor)
-        graphs = {
+        graphs: dict[str, Callable[[], Graph]] = {
             "tiny": lambda: tiny_graph(unique_color()),
             "blur": lambda: blur_graph(unique_color(), side=side),
         }

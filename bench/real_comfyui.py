@@ -15,6 +15,7 @@ import copy
 import json
 import random
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -69,7 +70,7 @@ async def measure(url: str, rounds: int) -> tuple[list[dict[str, Any]], dict[str
                 raise RuntimeError(f"enqueue_workflow failed: {result.content}")
             return wall, await fetch_history(http, url, content["prompt_id"])
 
-        variants = {
+        variants: dict[str, Callable[[], Awaitable[tuple[float, dict[str, Any]]]]] = {
             "floor (same graph)": lambda: floor.run(smoke_graph(unique_color())),
             "mcp stdio, smoke template": lambda: tool(True),
             "mcp stdio, smoke template, no preview": lambda: tool(False),

@@ -211,10 +211,10 @@ def write_results(results: list[dict[str, Any]], took: float) -> None:
         "",
     ]
     for result in results:
-        took = f"{result['seconds']} s"
+        duration = f"{result['seconds']} s"
         if "load" in result:
-            took += f"; 1-minute load average before → after: {result['load']}"
-        parts += [f"## {result['title']}", "", f"_{took}_", ""]
+            duration += f"; 1-minute load average before → after: {result['load']}"
+        parts += [f"## {result['title']}", "", f"_{duration}_", ""]
         for name, rows in result["tables"].items():
             parts += [f"### {name}", "", markdown_table(rows), ""]
         parts += [f"- {note}" for note in result["notes"]]

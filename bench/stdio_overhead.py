@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from mcp import Client, StdioServerParameters
@@ -50,7 +51,7 @@ async def measure(url: str, rounds: dict[str, int], blur_side: int | None) -> li
     params = StdioServerParameters(command=console_script(), env=server_env(url))
     async with FloorClient(url) as floor, Client(params, mode="legacy") as client:
         side = blur_side or await calibrate_blur(floor)
-        makers = {
+        makers: dict[str, Callable[[], Graph]] = {
             "tiny": lambda: tiny_graph(unique_color()),
             "blur": lambda: blur_graph(unique_color(), side=side),
         }
