@@ -174,3 +174,45 @@ def test_metadata_frames_round_trip(metadata: dict[str, str], image: bytes) -> N
     event = parse_binary(struct.pack(">II", 4, len(raw)) + raw + image)
     assert isinstance(event, Preview)
     assert event.metadata == metadata and event.image == image
+
+
+def test_reconnect_frame_is_attributed_to_our_only_running_job() -> None:
+    """After a reconnect ComfyUI sends ``executing {node}`` without a prompt id; a legacy
+    preview that follows belongs to the one prompt of ours that is running."""
+    registry = JobRegistry()
+    job = registry.register(Job("p1"))
+    job.state = JobState.RUNNING
+    registry.register(Job("p2"))  # queued, not running
+    registry.dispatch(parse_text(json.dumps({"type": "executing", "data": {"node": "7"}})))  # type: ignore[arg-type]
+    registry.dispatch(parse_binary(struct.pack(">II", 1, 2) + PNG))  # type: ignore[arg-type]
+    assert job.previews and job.previews[0].node_id == "7" and job.previews[0].prompt_id == "p1"
+
+
+def test_the_end_event_is_remembered_even_after_history_settled_the_job() -> None:
+    job = Job("p1")
+    job.apply_history(history_entry("get_history_prompt_success"))
+    assert job.done and not job.ended_by_event
+    job.feed(Event("executing", {"node": None, "prompt_id": "p1"}))
+    assert job.ended_by_event
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@given(st.text(max_size=20), st.dictionaries(st.text(max_size=8), json_values, max_size=5))
+def test_text_frames_keep_type_and_data_untouched(kind: str, data: dict[str, Any]) -> None:
+    event = parse_text(json.dumps({"type": kind, "data": data}))
+    assert isinstance(event, Event) and event.type == kind and event.data == data
+
+
+@given(st.integers(min_value=0, max_value=2**32 - 1), st.binary(max_size=40))
+def test_legacy_previews_take_the_format_from_offset_4(fmt: int, image: bytes) -> None:
+    event = parse_binary(struct.pack(">II", 1, fmt) + image)
+    assert isinstance(event, Preview) and event.image == image
+    assert event.mime_type == {1: "image/jpeg"}.get(fmt, "image/png")

@@ -1,8 +1,10 @@
-"""The async ComfyUI client: HTTP routes, the websocket, and job tracking. No MCP here."""
+"""The async ComfyUI client: HTTP routes, the websocket, and job tracking. No MCP here.
 
-from __future__ import annotations
+Everything public is importable from here; the submodules (``client``, ``errors``, ``models``,
+``events``, ``jobs``, ``endpoint``) stay importable for code that wants the details.
+"""
 
-from comfy_mcp.comfy.client import ComfyClient, raise_for_job
+from comfy_mcp.comfy.client import ComfyClient, EventCallback, raise_for_job
 from comfy_mcp.comfy.endpoint import Auth, Endpoint
 from comfy_mcp.comfy.errors import (
     ClientClosedError,
@@ -21,20 +23,26 @@ from comfy_mcp.comfy.errors import (
     PromptRejectedError,
     UploadTooLargeError,
 )
-from comfy_mcp.comfy.events import Event, NodeText, Preview, UnknownEvent
-from comfy_mcp.comfy.jobs import TERMINAL_STATES, Job, JobState, Progress
+from comfy_mcp.comfy.events import AnyEvent, Event, NodeText, Preview, UnknownEvent
+from comfy_mcp.comfy.jobs import TERMINAL_STATES, Job, JobState, Progress, ProgressListener
 from comfy_mcp.comfy.models import (
     HistoryEntry,
+    LogEntry,
     MediaKind,
+    ModelFile,
+    ModelFolder,
     OutputFile,
     PromptReceipt,
     QueueItem,
     QueueSnapshot,
+    RawLogs,
+    ResolvedOutput,
     UploadResult,
 )
 
 __all__ = [
     "TERMINAL_STATES",
+    "AnyEvent",
     "Auth",
     "ClientClosedError",
     "ComfyAuthError",
@@ -47,6 +55,7 @@ __all__ = [
     "ComfyTimeoutError",
     "Endpoint",
     "Event",
+    "EventCallback",
     "ExecutionFailedError",
     "ExecutionInterruptedError",
     "HistoryEntry",
@@ -55,15 +64,21 @@ __all__ = [
     "JobError",
     "JobLostError",
     "JobState",
+    "LogEntry",
     "MediaKind",
+    "ModelFile",
+    "ModelFolder",
     "NodeText",
     "OutputFile",
     "Preview",
     "Progress",
+    "ProgressListener",
     "PromptReceipt",
     "PromptRejectedError",
     "QueueItem",
     "QueueSnapshot",
+    "RawLogs",
+    "ResolvedOutput",
     "UnknownEvent",
     "UploadResult",
     "UploadTooLargeError",

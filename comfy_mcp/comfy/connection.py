@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -73,6 +74,10 @@ class EventConnection:
         self.connected = asyncio.Event()
         self.features: dict[str, object] = {}
         self.reconnects = 0
+        # monotonic times: when the current socket finished its handshake, and when any frame
+        # last arrived (the client's displacement check compares them with its jobs).
+        self.opened_at = 0.0
+        self.last_frame_at = 0.0
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._start_lock = asyncio.Lock()
@@ -107,6 +112,16 @@ class EventConnection:
         if self._ws is not None:
             await self._ws.close()
 
+    async def reconnect(self) -> None:
+        """Close the current socket and let the reader open a new one.
+
+        The old socket is closed (and its close awaited) *before* the new one opens: ComfyUI's
+        cleanup of a socket deregisters its client id, so an old socket closing after the new
+        one registered would orphan the new one.
+        """
+        if self.running:
+            await self._close_socket()
+
     async def _open(self) -> ClientConnection:
         url = self.endpoint.ws_url(self.client_id)
         safe_url = self.endpoint.redact(url)
@@ -139,6 +154,7 @@ class EventConnection:
             raise ComfyConnectionError(
                 self.endpoint.base_url, self.endpoint.redact(str(exc))
             ) from exc
+        self.opened_at = self.last_frame_at = time.monotonic()
         self.connected.set()
         return ws
 
@@ -191,6 +207,7 @@ class EventConnection:
                     log.exception("reconciling jobs after a reconnect failed")
 
     def _dispatch(self, frame: str | bytes) -> None:
+        self.last_frame_at = time.monotonic()
         event = parse_text(frame) if isinstance(frame, str) else parse_binary(frame)
         if isinstance(event, UnknownEvent):
             log.debug("skipping websocket frame: %s", event.reason)

@@ -103,15 +103,26 @@ class Endpoint:
         return urlunsplit((self.scheme, self.netloc, self.prefix, "", ""))
 
     def http_url(
-        self, route: str, params: Mapping[str, str | int | float | bool] | None = None
+        self,
+        route: str,
+        params: Mapping[str, str | int | float | bool] | None = None,
+        *,
+        route_prefix: str | None = None,
+        include_auth: bool = True,
     ) -> str:
-        """URL for a REST route such as ``/prompt``, with auth query parameters added."""
-        return self._url(self.scheme, self.route_prefix + _route(route), params)
+        """URL for a REST route such as ``/prompt``, with auth query parameters added.
 
-    def ws_url(self, client_id: str) -> str:
+        ``route_prefix`` overrides the configured one for routes that exist under one spelling
+        only: ``/internal/…`` is never served under ``/api`` (checked on 0.3.64), and the newer
+        job API only under ``/api/jobs``.
+        """
+        prefix = self.route_prefix if route_prefix is None else route_prefix
+        return self._url(self.scheme, prefix + _route(route), params, include_auth)
+
+    def ws_url(self, client_id: str, *, include_auth: bool = True) -> str:
         """``ws(s)://…/ws?clientId=…``: the prefix is kept (the reference client drops it)."""
         scheme = "wss" if self.scheme == "https" else "ws"
-        return self._url(scheme, "/ws", {"clientId": client_id})
+        return self._url(scheme, "/ws", {"clientId": client_id}, include_auth)
 
     def view_url(
         self,
@@ -137,10 +148,7 @@ class Endpoint:
             params["preview"] = preview
         if channel:
             params["channel"] = channel
-        route = self.route_prefix + "/view"
-        if include_auth:
-            return self._url(self.scheme, route, params)
-        return urlunsplit((self.scheme, self.netloc, self.prefix + route, urlencode(params), ""))
+        return self._url(self.scheme, self.route_prefix + "/view", params, include_auth)
 
     def headers(self) -> dict[str, str]:
         """Headers for every request: auth headers plus a Cookie header when cookies are set."""
@@ -156,12 +164,17 @@ class Endpoint:
         return text
 
     def _url(
-        self, scheme: str, path: str, params: Mapping[str, str | int | float | bool] | None
+        self,
+        scheme: str,
+        path: str,
+        params: Mapping[str, str | int | float | bool] | None,
+        include_auth: bool = True,
     ) -> str:
         query: dict[str, str] = {}
         for key, value in (params or {}).items():
             query[key] = str(value).lower() if isinstance(value, bool) else str(value)
-        query.update(self.auth.query)
+        if include_auth:
+            query.update(self.auth.query)
         return urlunsplit((scheme, self.netloc, self.prefix + path, urlencode(query), ""))
 
     def __repr__(self) -> str:

@@ -44,11 +44,16 @@ class ComfyConnectionError(ComfyError):
 
 
 class ComfyTimeoutError(ComfyError):
-    """An HTTP call, the websocket handshake or a wait ran past its deadline."""
+    """An HTTP call, the websocket handshake or a wait ran past its deadline.
 
-    def __init__(self, what: str, seconds: float) -> None:
+    A wait that timed out carries the ``prompt_id``: the prompt is still queued or running in
+    ComfyUI, and ``ComfyClient.wait(prompt_id, …)`` resumes following it.
+    """
+
+    def __init__(self, what: str, seconds: float, *, prompt_id: str | None = None) -> None:
         self.what = what
         self.seconds = seconds
+        self.prompt_id = prompt_id
         super().__init__(f"{what} timed out after {seconds:g} s")
 
 

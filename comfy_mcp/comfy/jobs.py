@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from comfy_mcp.comfy.events import Event, NodeText, Preview
+from comfy_mcp.comfy.events import TERMINAL_TYPES, Event, NodeText, Preview
 from comfy_mcp.comfy.models import HistoryEntry, OutputFile, PromptReceipt, QueueSnapshot
 
 
@@ -101,7 +101,12 @@ class Job:
         self.previews: list[Preview] = []  # SaveImageWebsocket outputs exist only here
         self.texts: list[NodeText] = []
         self.submitted_at = time.monotonic()
+        self.accepted_at: float | None = None  # when ComfyUI confirmed it has the prompt
+        self.seen_in_queue_at: float | None = None  # last GET /queue that listed it
         self.finished_at: float | None = None
+        # True once the websocket reported the end (``executing null`` or a terminal event):
+        # a job settled over HTTP without it, on a socket that was up, hints at displacement.
+        self.ended_by_event = False
         self.last_event_at = self.submitted_at
         self.ended = asyncio.Event()  # set when ComfyUI says the prompt is over
         self._listeners: list[ProgressListener] = []
@@ -155,6 +160,8 @@ class Job:
             self.texts.append(event)
             return
         kind, data = event.type, event.data
+        if event.is_prompt_done or kind in TERMINAL_TYPES:
+            self.ended_by_event = True
         if self.done:
             return
         running_kinds = ("execution_start", "executing", "progress", "progress_state", "executed")
@@ -194,11 +201,20 @@ class Job:
         position = queue.position(self.prompt_id)
         if position is None:
             return False
+        self.seen_in_queue_at = time.monotonic()
         if not self.done:
             self.queue_position = position
             self.state = JobState.RUNNING if position == 0 else JobState.QUEUED
             self._notify()
         return True
+
+    def note_state(self, state: JobState, queue_position: int | None = None) -> None:
+        """Record a non-terminal state learned over HTTP (the newer job API)."""
+        if self.done or state in TERMINAL_STATES:
+            return
+        self.state = state
+        self.queue_position = 0 if state is JobState.RUNNING else queue_position
+        self._notify()
 
     # -- history (the record) ------------------------------------------------------------------
 
@@ -273,6 +289,10 @@ class JobRegistry:
         if isinstance(event, Event):
             prompt_id = event.prompt_id
             if event.type == "executing" and event.data.get("node") is not None:
+                if prompt_id is None:
+                    # ComfyUI's reconnect frame: {"node": id} without a prompt id, sent right
+                    # after our handshake when a prompt of ours is running.
+                    prompt_id = self._only_running()
                 self._last = (prompt_id, str(event.data["node"]))
         elif isinstance(event, Preview) and event.prompt_id is None:
             prompt_id, node = self._last
@@ -282,6 +302,10 @@ class JobRegistry:
         job = self._jobs.get(prompt_id) if prompt_id else None
         if job is not None:
             job.feed(event)
+
+    def _only_running(self) -> str | None:
+        running = [job.prompt_id for job in self._jobs.values() if job.state is JobState.RUNNING]
+        return running[0] if len(running) == 1 else None
 
     def prune(self) -> None:
         """Forget finished jobs past the retention time or beyond ``max_finished``."""

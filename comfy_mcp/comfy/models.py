@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import mimetypes
 import posixpath
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -294,3 +295,69 @@ class UploadResult(_Model):
     def reference(self) -> str:
         """The value to put in a ``LoadImage`` ``image`` input."""
         return f"{self.subfolder}/{self.name}" if self.subfolder else self.name
+
+
+class ModelFolder(_Model):
+    """A model folder: ``name`` (``checkpoints``, ``loras``…) and, from ``/experiment/models``,
+    the absolute server paths it is read from (empty from the ``/models`` fallback).
+
+    The paths are facts about the server's disk: do not show them to untrusted callers.
+    """
+
+    name: str
+    folders: list[str] = Field(default_factory=list)
+
+
+class ModelFile(_Model):
+    """One file of ``/experiment/models/{folder}``: times are epoch seconds, size in bytes."""
+
+    name: str
+    path_index: int = Field(default=0, alias="pathIndex")
+    modified: float | None = None
+    created: float | None = None
+    size: int | None = None
+
+
+class LogEntry(_Model):
+    """One server log record from ``/internal/logs/raw``: ``t`` an ISO timestamp, ``m`` the
+    message (with its trailing newline)."""
+
+    t: str = ""
+    m: str = ""
+
+
+class RawLogs(_Model):
+    """``/internal/logs/raw``: the records and the server terminal's size (``rows``/``cols``;
+    the reference client reads a ``row`` field that does not exist)."""
+
+    entries: list[LogEntry] = Field(default_factory=list)
+    size: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def rows(self) -> int | None:
+        value = self.size.get("rows")
+        return int(value) if isinstance(value, int | float) else None
+
+    @property
+    def cols(self) -> int | None:
+        value = self.size.get("cols")
+        return int(value) if isinstance(value, int | float) else None
+
+
+@dataclass(frozen=True)
+class ResolvedOutput:
+    """One output of a prompt, resolved for use: a file with its ``/view`` URL or bytes, a text,
+    or an image that existed only on the websocket (``SaveImageWebsocket``).
+
+    Exactly one of ``file`` / ``text`` is set for history outputs; websocket-only images have
+    neither, only ``data``.
+    """
+
+    node_id: str
+    key: str  # the output key: images, gifs, audio, text…; "websocket" for streamed images
+    kind: MediaKind
+    mime_type: str
+    file: OutputFile | None = None
+    url: str | None = None
+    data: bytes | None = None
+    text: str | None = None

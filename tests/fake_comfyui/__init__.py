@@ -17,7 +17,12 @@ Inspection (plain attributes, mutable between requests):
 /prompt bodies), ``uploads``, ``interrupt_calls`` (prompt_id or None), ``free_calls``,
 ``requests`` (method/path/query/headers; websocket handshakes have method "WEBSOCKET"),
 ``connected_client_ids``, ``files(kind)``, ``store`` (in-memory input/output/temp),
-``add_input_file()``, ``models`` (folder -> names; the loader combos follow it), ``node_delay``.
+``add_input_file()``, ``models`` (folder -> names; the loader combos follow it), ``node_delay``,
+``users``, ``settings``, ``userdata``, ``logs`` (served by /internal/logs[/raw], never under /api).
+
+Newer servers' job API (not in 0.3.64, shape from the research notes): ``FakeComfyUI(jobs_api=True)``
+serves ``/api/jobs``, ``/api/jobs/{id}`` and ``POST /api/jobs/{id}/cancel`` (see ``jobs_api.py``);
+``jobs_api_cancels`` records the cancels.
 
 Execution: EmptyImage, ImageInvert, ImageScale, ImageScaleBy, ImageBlur, ImageCrop,
 ImageToMask, MaskToImage, LoadImage, LoadImageMask, SaveImage, PreviewImage,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from . import files
 from .faults import FaultMiddleware
 from .http_util import empty, guarded, json_response, read_json, text
 from .hub import Connection
+from .jobs_api import JobsApiRoutes
 from .state import SENSITIVE_EXTRA_DATA_KEYS, QueueItem
 
 if TYPE_CHECKING:
@@ -71,6 +73,7 @@ class Routes:
             log.warning("invalid prompt: %s", result.error)
             return json_response({"error": result.error, "node_errors": result.node_errors}, 400)
         sensitive = {k: extra_data.pop(k) for k in SENSITIVE_EXTRA_DATA_KEYS if k in extra_data}
+        fake.log("got prompt")
         item = QueueItem(number, prompt_id, prompt, extra_data, result.good_outputs, sensitive)
         queue.put(item)
         body = {"prompt_id": prompt_id, "number": number, "node_errors": result.node_errors}
@@ -176,6 +179,18 @@ class Routes:
     async def users(self, request: Request) -> Response:
         return json_response({"storage": "server", "migrated": True})
 
+    async def post_users(self, request: Request) -> Response:
+        """user_manager.py: works in single-user mode too (it writes users.json)."""
+        username = (await read_json(request, self.fake.max_upload_size))["username"]
+        if username in self.fake.users.values():
+            return json_response({"error": "Duplicate username."}, 400)
+        name = username.strip()
+        if not name:
+            raise ValueError("username not provided")
+        user_id = re.sub("[^a-zA-Z0-9-_]+", "-", name) + "_" + str(uuid.uuid4())
+        self.fake.users[user_id] = name
+        return json_response(user_id)
+
     async def get_settings(self, request: Request) -> Response:
         return json_response(self.fake.settings)
 
@@ -192,7 +207,10 @@ class Routes:
         return empty()
 
     async def internal_logs(self, request: Request) -> Response:
-        return json_response("")
+        return json_response("".join(f"{e['t']} - {e['m']}" for e in self.fake.logs))
+
+    async def internal_logs_raw(self, request: Request) -> Response:
+        return json_response({"entries": self.fake.logs, "size": {"cols": 80, "rows": 24}})
 
     # -- websocket ---------------------------------------------------------------------------
     async def websocket(self, websocket: WebSocket) -> None:
@@ -258,11 +276,11 @@ def build_app(fake: FakeComfyUI) -> Any:
         ("/embeddings", r.embeddings, ["GET"]),
         ("/extensions", r.extensions, ["GET"]),
         ("/users", r.users, ["GET"]),
+        ("/users", r.post_users, ["POST"]),
         ("/settings", r.get_settings, ["GET"]),
         ("/settings", r.post_settings, ["POST"]),
         ("/settings/{id}", r.get_setting, ["GET"]),
         ("/settings/{id}", r.post_setting, ["POST"]),
-        ("/internal/logs", r.internal_logs, ["GET"]),
         *f.table(),
     ]
     routes: list[BaseRoute] = []
@@ -271,6 +289,16 @@ def build_app(fake: FakeComfyUI) -> Any:
             full = (base + path) if path != "/" else (base + "/")
             routes.append(Route(full, guarded(handler), methods=methods))
         routes.append(WebSocketRoute(base + "/ws", r.websocket))
+    # Served once, with their own spelling: /internal is a sub-app (never under /api), the
+    # newer job API exists only under /api.
+    unprefixed = [
+        ("/internal/logs", r.internal_logs, ["GET"]),
+        ("/internal/logs/raw", r.internal_logs_raw, ["GET"]),
+    ]
+    if fake.jobs_api:
+        unprefixed += JobsApiRoutes(fake).table()
+    for path, handler, methods in unprefixed:
+        routes.append(Route(path, guarded(handler), methods=methods))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

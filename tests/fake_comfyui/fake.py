@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import datetime
 import json
 import logging
 import time
@@ -25,6 +26,11 @@ if TYPE_CHECKING:
     from .server import UvicornRunner
 
 log = logging.getLogger(__name__)
+
+
+def _log_time() -> str:
+    return datetime.datetime.now().isoformat()
+
 
 DEFAULT_MAX_UPLOAD_SIZE = 100 * 1024 * 1024
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
@@ -53,12 +59,14 @@ class FakeComfyUI:
         node_delay: float = 0.0,
         models_loadable: bool = False,
         max_upload_size: int = DEFAULT_MAX_UPLOAD_SIZE,
+        jobs_api: bool = False,
     ) -> None:
         prefix = prefix.strip()
         self.prefix = ("/" + prefix.strip("/")) if prefix.strip("/") else ""
         self.node_delay = node_delay
         self.models_loadable = models_loadable
         self.max_upload_size = max_upload_size
+        self.jobs_api = jobs_api  # serve the newer /api/jobs routes (not in 0.3.64)
         self.faults = Faults()
         self.url = ""
         self.started_at = time.time()
@@ -78,6 +86,13 @@ class FakeComfyUI:
         self.experiment_model_folders: list[Any] = recorded.response_json("get_experiment_models")
         self.settings: dict[str, Any] = {}
         self.userdata: dict[str, bytes] = {}
+        self.users: dict[str, str] = {"default": "default"}
+        self.logs: list[dict[str, str]] = [
+            {"t": _log_time(), "m": "Starting server\n"},
+            {"t": _log_time(), "m": "To see the GUI go to: http://127.0.0.1:8188\n"},
+        ]
+        self.cancelled_prompts: set[str] = set()
+        self.jobs_api_cancels: list[str] = []
 
         # inspection helpers for tests
         self.posted_prompts: list[Any] = []
@@ -131,6 +146,11 @@ class FakeComfyUI:
         )
 
     # -- internals used by the routes ------------------------------------------------------
+    def log(self, message: str) -> None:
+        """Append a record to the server log served by /internal/logs (capped like ComfyUI's)."""
+        self.logs.append({"t": _log_time(), "m": message + "\n"})
+        del self.logs[:-300]
+
     def queue_info(self) -> dict[str, Any]:
         return {"exec_info": {"queue_remaining": self.queue.tasks_remaining()}}
 

@@ -209,8 +209,14 @@ class FileRoutes:
         if request.query_params.get("split", "").lower() == "true":
             return json_response([[n, *n.split("/")] for n in names])
         if request.query_params.get("full_info", "").lower() == "true":
+            now = time.time()
             info = [
-                {"path": n, "size": len(self.fake.userdata[prefix + n]), "modified": time.time()}
+                {
+                    "path": n,
+                    "size": len(self.fake.userdata[prefix + n]),
+                    "modified": now,
+                    "created": now,
+                }
                 for n in names
             ]
             return json_response(info)
@@ -233,6 +239,10 @@ class FileRoutes:
         if not overwrite and path in self.fake.userdata:
             return text("File already exists", 409)
         self.fake.userdata[path] = await read_body(request, self.fake.max_upload_size)
+        if request.query_params.get("full_info", "false").lower() == "true":
+            now = time.time()
+            size = len(self.fake.userdata[path])
+            return json_response({"path": path, "size": size, "modified": now, "created": now})
         return json_response(path)
 
     async def delete_userdata(self, request: Request) -> Response:
