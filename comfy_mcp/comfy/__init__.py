@@ -4,7 +4,7 @@ Everything public is importable from here; the submodules (``client``, ``errors`
 ``events``, ``jobs``, ``endpoint``) stay importable for code that wants the details.
 """
 
-from comfy_mcp.comfy.client import ComfyClient, EventCallback, raise_for_job
+from comfy_mcp.comfy.client import ComfyClient, EventCallback, EventStream, raise_for_job
 from comfy_mcp.comfy.endpoint import Auth, Endpoint
 from comfy_mcp.comfy.errors import (
     ClientClosedError,
@@ -56,6 +56,7 @@ __all__ = [
     "Endpoint",
     "Event",
     "EventCallback",
+    "EventStream",
     "ExecutionFailedError",
     "ExecutionInterruptedError",
     "HistoryEntry",

@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
@@ -38,7 +38,7 @@ from comfy_mcp.comfy.endpoint import Auth, Endpoint
 from comfy_mcp.comfy.events import AnyEvent, Event, UnknownEvent
 from comfy_mcp.comfy.jobs import JobRegistry, ProgressListener
 
-__all__ = ["ComfyClient", "EventCallback", "raise_for_job"]
+__all__ = ["ComfyClient", "EventCallback", "EventStream", "raise_for_job"]
 
 log = logging.getLogger(__name__)
 
@@ -226,27 +226,20 @@ class ComfyClient(JobMethods, FileRoutes, UserRoutes, DiscoveryRoutes):
         """
         return self._adopt(prompt_id).add_listener(callback)
 
-    async def iter_events(
-        self, *, prompt_id: str | None = None, max_buffer: int = 1000
-    ) -> AsyncIterator[AnyEvent]:
-        """Iterate over websocket events (of one prompt, if given) as they arrive.
+    def iter_events(self, *, prompt_id: str | None = None, max_buffer: int = 1000) -> EventStream:
+        """Websocket events (of one prompt, if given) as an async iterator.
 
-        Opens the websocket if needed. Events beyond ``max_buffer`` unread ones are dropped
-        (oldest kept) so a slow consumer cannot grow memory without bound.
+        Subscribed as soon as it is created, so events of a prompt submitted afterwards cannot
+        be missed; the socket opens on entering it (``async with``) or on the first iteration.
+        Events beyond ``max_buffer`` unread ones are dropped (oldest kept) so a slow consumer
+        cannot grow memory without bound::
+
+            async with comfy.iter_events(prompt_id=my_id) as events:
+                await comfy.submit(graph, prompt_id=my_id)
+                async for event in events:
+                    ...
         """
-        await self._ensure_events()
-        queue: asyncio.Queue[AnyEvent] = asyncio.Queue(maxsize=max_buffer)
-
-        def put(event: AnyEvent) -> None:
-            if not queue.full():
-                queue.put_nowait(event)
-
-        unsubscribe = self.on(None, put, prompt_id=prompt_id)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            unsubscribe()
+        return EventStream(self, prompt_id, max_buffer)
 
     def _on_event(self, event: AnyEvent) -> None:
         if not isinstance(event, UnknownEvent):
@@ -264,3 +257,55 @@ class ComfyClient(JobMethods, FileRoutes, UserRoutes, DiscoveryRoutes):
                 callback(event)
             except Exception:
                 log.exception("event callback %r failed", callback)
+
+
+class EventStream:
+    """The async iterator ``ComfyClient.iter_events`` returns; ``close()`` (or leaving its
+    ``async with``) unsubscribes."""
+
+    def __init__(self, client: ComfyClient, prompt_id: str | None, max_buffer: int) -> None:
+        self._client = client
+        self._queue: asyncio.Queue[AnyEvent] = asyncio.Queue(maxsize=max_buffer)
+        self._unsubscribe: Callable[[], None] | None = client.on(
+            None, self._put, prompt_id=prompt_id
+        )
+        self._opened = False
+
+    def _put(self, event: AnyEvent) -> None:
+        if not self._queue.full():
+            self._queue.put_nowait(event)
+
+    async def _open(self) -> None:
+        if not self._opened:
+            self._opened = True
+            await self._client._ensure_events()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> AnyEvent:
+        if self._unsubscribe is None:
+            raise StopAsyncIteration
+        await self._open()
+        return await self._queue.get()
+
+    async def __aenter__(self) -> Self:
+        await self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop receiving events. Idempotent."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    def __del__(self) -> None:
+        self.close()
