@@ -50,6 +50,7 @@ class Settings:
     public_url: str | None = None
     output_dir: Path | None = None
     cancel_on_abort: bool = True
+    template_tools: bool = True
     log_level: str = "WARNING"
     input_roots: tuple[Path, ...] = ()
     allow_private_urls: bool = False
@@ -112,6 +113,8 @@ class Settings:
             values["public_url"] = public
         if out := env.get("COMFY_MCP_OUTPUT_DIR"):
             values["output_dir"] = Path(out).expanduser()
+        if "COMFY_MCP_TEMPLATE_TOOLS" in env:
+            values["template_tools"] = _bool(env, "COMFY_MCP_TEMPLATE_TOOLS")
         if "COMFY_MCP_CANCEL_ON_ABORT" in env:
             values["cancel_on_abort"] = _bool(env, "COMFY_MCP_CANCEL_ON_ABORT")
         if roots := env.get("COMFY_MCP_INPUT_ROOTS"):

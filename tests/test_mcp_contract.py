@@ -314,7 +314,7 @@ async def test_resources(client: Client) -> None:
     assert "argv" not in stats["system"]
     history = json.loads((await client.read_resource("comfy://history")).contents[0].text)
     assert history["prompts"][-1]["prompt_id"] == prompt_id
-    assert history["prompts"][-1]["status"] == "success"
+    assert history["prompts"][-1]["status"] == "succeeded"
     entry = json.loads(
         (await client.read_resource(f"comfy://history/{prompt_id}")).contents[0].text
     )

@@ -155,3 +155,46 @@ async def test_editor_workflow_with_unknown_node_names_it(fake: FakeComfyUI) -> 
     assert result.is_error
     assert "FancyCustomInvert" in text_of(result) and "2" in text_of(result)
     assert fake.posted_prompts == []
+
+
+async def test_unknown_arguments_are_refused_not_ignored(fake: FakeComfyUI) -> None:
+    async with Client(build_server(settings_for(fake.url))) as client:
+        misspelled = await client.call_tool("run_smoke", {"widht": 100})
+        assert misspelled.is_error
+        assert "'widht' (did you mean 'width'?)" in text_of(misspelled)
+        foreign = await client.call_tool("run_smoke", {"seed": 3})
+        assert foreign.is_error and "no argument 'seed'" in text_of(foreign)
+        wrapped = await client.call_tool("enqueue_workflow", {"workflow": "smoke", "parms": {}})
+        assert wrapped.is_error and "did you mean 'params'" in text_of(wrapped)
+    assert fake.posted_prompts == []
+
+
+async def test_zero_timeout_returns_the_handle_with_its_queue_position(fake: FakeComfyUI) -> None:
+    fake.node_delay = 0.3
+    async with Client(build_server(settings_for(fake.url))) as client:
+        first = await client.call_tool("run_smoke", {"timeout_s": 0, "color": 1})
+        second = await client.call_tool("run_smoke", {"timeout_s": 0, "color": 2})
+        assert first.structured_content["status"] in ("queued", "running")
+        assert second.structured_content["status"] == "queued"
+        assert second.structured_content["queue_position"] == 1  # next to run
+        assert "wait_for_job" in second.structured_content["message"]
+        done = await client.call_tool(
+            "wait_for_job", {"prompt_id": second.structured_content["prompt_id"]}
+        )
+        assert done.structured_content["status"] == "succeeded"
+        status = await client.call_tool(
+            "get_status", {"prompt_id": second.structured_content["prompt_id"]}
+        )
+        assert "get_outputs" in status.structured_content["message"]
+        history = json.loads((await client.read_resource("comfy://history")).contents[0].text)
+        assert {p["status"] for p in history["prompts"]} == {"succeeded"}
+
+
+async def test_lora_names_get_a_did_you_mean(fake: FakeComfyUI) -> None:
+    async with Client(build_server(settings_for(fake.url))) as client:
+        result = await client.call_tool(
+            "run_txt2img_lora",
+            {"checkpoint": "sd15-placeholder.safetensors", "loras": [{"name": "detail"}]},
+        )
+    assert result.is_error
+    assert "did you mean 'detail-placeholder.safetensors'" in text_of(result)

@@ -99,6 +99,12 @@ ENV_VARS: tuple[EnvVar, ...] = (
     ),
     EnvVar("COMFY_MCP_MAX_WAIT_TIMEOUT", "max_wait_timeout", "upper bound for `timeout_s`"),
     EnvVar(
+        "COMFY_MCP_TEMPLATE_TOOLS",
+        "template_tools",
+        "one `run_<template>` tool per template; `false`: templates run through "
+        "`enqueue_workflow` only",
+    ),
+    EnvVar(
         "COMFY_MCP_CANCEL_ON_ABORT",
         "cancel_on_abort",
         "cancel the ComfyUI prompt when the client cancels a waiting call",

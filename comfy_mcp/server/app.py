@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 from comfy_mcp import __version__
 from comfy_mcp.comfy import ComfyClient, Endpoint
@@ -23,15 +24,17 @@ from comfy_mcp.server.tools import register_tools
 from comfy_mcp.server.uploads import register_upload_tools
 from comfy_mcp.settings import Settings
 from comfy_mcp.templates import TemplateCatalog
+from comfy_mcp.templates.errors import closest
 
 log = logging.getLogger(__name__)
 
 INSTRUCTIONS = """\
 Generate images (and other media) with ComfyUI.
 - list_workflows shows the ready templates and their parameters; enqueue_workflow runs one by name
-  with params, or runs a raw API-format graph. It waits for the result (default 45 s) and returns
-  the image previews; if the prompt is still running it returns the prompt_id: use get_status /
-  get_outputs later.
+  with params (run_<template> tools take the same parameters directly), or runs an API-format
+  graph or an editor workflow. It waits for the result (default 45 s) and returns the image
+  previews; if the prompt is still running it returns the prompt_id: call wait_for_job with it
+  (get_status checks without waiting, get_outputs lists the files).
 - list_models / list_loras give the exact file names ComfyUI accepts for model parameters.
 - interrupt stops one prompt by id. Full-size files: read the comfy://output/... resource links.
 - upload_image / upload_mask put an image (data URL, base64, http(s) URL, or an allowed local
@@ -69,7 +72,8 @@ def build_server(
     )
     register_tools(server, state)
     register_upload_tools(server, state)
-    register_template_tools(server, state)
+    if settings.template_tools:
+        register_template_tools(server, state)
     register_resources(server, state)
     register_prompts(server, state)
     apply_tool_guards(server, settings)  # read-only mode, allow/deny lists
@@ -77,11 +81,28 @@ def build_server(
 
 
 class ComfyMCPServer(MCPServer):
-    """MCPServer that labels each ``comfy://output/...`` blob with its file's MIME type.
+    """MCPServer with two corrections that agents need.
 
-    A resource template has one fixed MIME type; outputs are PNG, WebP, MP4, FLAC… so the type
-    is set per read, from the file name, where the SDK builds the contents.
+    * Unknown argument names are refused (with a "did you mean"): the SDK ignores them, so a
+      misspelled ``stpes`` would silently run with the default and waste a generation.
+    * Each ``comfy://output/...`` blob carries its file's MIME type: a resource template has one
+      fixed type, and outputs are PNG, WebP, MP4, FLAC…
     """
+
+    _argument_names: dict[str, frozenset[str]] | None = None
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        if self._argument_names is None or name not in self._argument_names:
+            self._argument_names = {
+                tool.name: frozenset((tool.input_schema or {}).get("properties", {}))
+                for tool in await self.list_tools()
+            }
+        known = self._argument_names.get(name)
+        if known is not None:
+            unknown = [key for key in arguments if key not in known]
+            if unknown:
+                raise ToolError(describe_unknown_arguments(name, unknown, sorted(known)))
+        return await super().call_tool(name, arguments, context)
 
     async def read_resource(self, uri: Any, context: Any = None) -> Any:
         result = await super().read_resource(uri, context)
@@ -90,6 +111,17 @@ class ComfyMCPServer(MCPServer):
             mime_type = output_mime_type(text)
             return [replace(item, mime_type=mime_type) for item in result]
         return result
+
+
+def describe_unknown_arguments(tool: str, unknown: list[str], known: list[str]) -> str:
+    parts = []
+    for key in unknown:
+        hint = closest(key, known)
+        parts.append(f"'{key}'" + (f" (did you mean '{hint}'?)" if hint else ""))
+    return (
+        f"{tool} has no argument {', '.join(parts)}; its arguments are: {', '.join(known)}. "
+        "Nothing was run."
+    )
 
 
 class _SharedClient:

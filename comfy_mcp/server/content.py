@@ -49,12 +49,12 @@ class OutputItem(BaseModel):
 
 
 def output_resource_uri(file: OutputFile, backend: str | None = None) -> str:
-    """``comfy://output/{type}/{subfolder}/{filename}[?backend=name]``; a nested subfolder is
+    """``comfy://output/{type}/[{subfolder}/]{filename}[?backend=name]``; a nested subfolder is
     percent-encoded so the URI still matches the resource template."""
-    uri = (
-        f"comfy://output/{quote(file.type, safe='')}/{quote(file.subfolder, safe='')}/"
-        f"{quote(file.filename, safe='')}"
+    parts = (
+        [file.type, file.subfolder, file.filename] if file.subfolder else [file.type, file.filename]
     )
+    uri = "comfy://output/" + "/".join(quote(part, safe="") for part in parts)
     return f"{uri}?backend={quote(backend, safe='')}" if backend else uri
 
 

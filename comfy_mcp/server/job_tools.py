@@ -7,6 +7,7 @@ replica can answer for any prompt.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -14,7 +15,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ContentBlock, TextContent, ToolAnnotations
 from pydantic import Field
 
-from comfy_mcp.comfy import ComfyConnectionError, ComfyTimeoutError, Job, JobState
+from comfy_mcp.comfy import ComfyConnectionError, ComfyError, ComfyTimeoutError, Job, JobState
 from comfy_mcp.comfy.jobs import SUCCESS_STATES
 from comfy_mcp.server.backends import Backend
 from comfy_mcp.server.content import describe_outputs
@@ -35,7 +36,11 @@ QUEUES_WORK = ToolAnnotations(
 PROMPT_ID = Annotated[str, Field(description="The prompt_id enqueue_workflow returned")]
 PREVIEW = Annotated[bool | int, Field(description=PREVIEW_HELP)]
 TIMEOUT = Annotated[
-    float | None, Field(gt=0, description="Seconds to wait before returning; default 45")
+    float | None,
+    Field(
+        ge=0,
+        description="Seconds to wait before returning the prompt_id (0: do not wait); default 45",
+    ),
 ]
 
 
@@ -83,9 +88,12 @@ def register_job_tools(server: MCPServer, state: ServerState) -> None:
         with tool_errors():
             located, job, known = await lookup(state, prompt_id)
         workflow, params = run_info(state, job)
-        return job_report(
+        report = job_report(
             job, workflow=workflow, params=params, known=known, backend=_name(state, located)
         )
+        if job.state in SUCCESS_STATES:
+            report.message += " Call get_outputs for its files and previews."
+        return report
 
     @server.tool(title="Get a prompt's outputs", annotations=READ_ONLY)
     async def get_outputs(
@@ -137,7 +145,11 @@ async def enqueue(
     with tool_errors(run.bindings()):
         job = await chosen.client.submit(run.graph, extra_data=extra)
     state.remember(job.prompt_id, run.name, run.values)
-    if wait:
+    if not wait or timeout_s == 0:
+        # One look at the queue, so the handle says where the prompt stands.
+        with contextlib.suppress(ComfyError):
+            await chosen.client.refresh(job)
+    else:
         await wait_with_progress(
             chosen.client,
             job,
@@ -256,7 +268,8 @@ async def result(
 
 
 def _timeout(state: ServerState, timeout_s: float | None) -> float:
-    return min(timeout_s or state.settings.wait_timeout, state.settings.max_wait_timeout)
+    wanted = state.settings.wait_timeout if timeout_s is None else timeout_s
+    return min(wanted, state.settings.max_wait_timeout)
 
 
 def _name(state: ServerState, located: Backend | None) -> str | None:

@@ -30,8 +30,8 @@ def register_prompts(server: MCPServer, state: ServerState) -> None:
             "txt2img_sdxl, with enqueue_workflow (workflow=<name>, params={prompt, checkpoint, "
             "width, height, …}) or the run_<name> tool. Write a rich positive prompt and a short "
             "negative prompt. Leave the seed out to get a random one; it is reported back.\n"
-            "3. If the result says queued or running, call get_status with the prompt_id until it "
-            "ends, then get_outputs.\n"
+            "3. If the result says queued or running, call wait_for_job with the prompt_id "
+            "(repeat while it is still running).\n"
             "4. Show the preview and give the full-size resource link. On an error, read it: it "
             "names the parameter and the allowed values; fix and retry once."
         )

@@ -117,7 +117,8 @@ def _message(job: Job, status: str, error: ErrorInfo | None) -> str:
     if state in (JobState.QUEUED, JobState.RUNNING):
         return (
             f"Prompt {pid} is {job.progress().describe()}. "
-            "Call get_status or get_outputs with this prompt_id later."
+            "Call wait_for_job with this prompt_id to wait for it (with progress), "
+            "or get_status to check without waiting."
         )
     if state is JobState.FAILED and error is not None:
         return (
@@ -129,7 +130,7 @@ def _message(job: Job, status: str, error: ErrorInfo | None) -> str:
     if state is JobState.CACHED:
         return (
             f"Prompt {pid} finished from ComfyUI's cache: the outputs are the files of an "
-            "identical earlier run (change the seed for a new image)."
+            "identical earlier run (change an input, such as the seed, for a new result)."
         )
     if state is JobState.PARTIAL:
         dropped = ", ".join(job.receipt.dropped_outputs) if job.receipt else ""

@@ -10,7 +10,7 @@ from urllib.parse import unquote
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
-from comfy_mcp.comfy import ComfyClient, ComfyError, ComfyNotFoundError
+from comfy_mcp.comfy import ComfyClient, ComfyError, ComfyNotFoundError, Job
 from comfy_mcp.server.reports import QueueReport, queue_report
 from comfy_mcp.server.state import ServerState
 from comfy_mcp.templates import TemplateError
@@ -79,9 +79,11 @@ def register_resources(server: MCPServer, state: ServerState) -> None:
         for name, backend in state.pool.backends.items():
             entries = await _comfy_call(backend.client.get_history(max_items=20))
             for pid, entry in entries.items():
+                job = Job(pid)  # the same status names as the tools use
+                job.apply_history(entry)
                 row: dict[str, Any] = {
                     "prompt_id": pid,
-                    "status": entry.outcome or "unknown",
+                    "status": str(job.state),
                     "outputs": len(entry.files),
                     "cached": entry.fully_cached,
                 }
@@ -105,32 +107,46 @@ def register_resources(server: MCPServer, state: ServerState) -> None:
             raise ResourceNotFoundError(f"ComfyUI has no history for prompt {prompt_id}")
         return entry.model_dump(mode="json")
 
-    @server.resource(
-        "comfy://output/{type}/{subfolder}/{filename}{?backend}",
-        name="output-file",
-        description="A full-size file ComfyUI produced (type: output, temp or input; "
-        "percent-encode a nested subfolder: a%2Fb; backend: when several are configured)",
-        mime_type="application/octet-stream",
-    )
-    async def output_file(type: str, subfolder: str, filename: str, backend: str = "") -> bytes:
-        type_, subfolder, filename = unquote(type), unquote(subfolder), unquote(filename)
+    async def read_output(type_: str, subfolder: str, filename: str, backend: str) -> bytes:
+        type_, subfolder, filename = unquote(type_), unquote(subfolder), unquote(filename)
         if type_ not in _OUTPUT_TYPES:
             raise ResourceNotFoundError(f"type must be one of {', '.join(_OUTPUT_TYPES)}")
         if ".." in subfolder.split("/") or filename in ("", ".", "..") or "/" in filename:
             raise ResourceNotFoundError("invalid file name")
+        backend = unquote(backend)
+        if backend and backend not in state.pool.backends:
+            raise ResourceNotFoundError(
+                f"no backend {backend!r}; configured: {', '.join(state.pool.backends)}"
+            )
+        client = state.pool.backends[backend].client if backend else state.comfy
         try:
-            if backend and unquote(backend) not in state.pool.backends:
-                raise ResourceNotFoundError(
-                    f"no backend {backend!r}; configured: {', '.join(state.pool.backends)}"
-                )
-            client = state.pool.backends[unquote(backend)].client if backend else state.comfy
             return await _comfy_call(client.view(filename, subfolder=subfolder, type=type_))
         except ResourceError as exc:
             if isinstance(exc.__cause__, ComfyNotFoundError):
-                raise ResourceNotFoundError(
-                    f"ComfyUI has no {type_} file {subfolder + '/' if subfolder else ''}{filename}"
-                ) from exc
+                where = f"{subfolder}/{filename}" if subfolder else filename
+                raise ResourceNotFoundError(f"ComfyUI has no {type_} file {where}") from exc
             raise
+
+    @server.resource(
+        "comfy://output/{type}/{filename}{?backend}",
+        name="output-file",
+        description="A full-size file ComfyUI produced (type: output, temp or input; "
+        "backend: when several are configured)",
+        mime_type="application/octet-stream",
+    )
+    async def output_file(type: str, filename: str, backend: str = "") -> bytes:
+        return await read_output(type, "", filename, backend)
+
+    @server.resource(
+        "comfy://output/{type}/{subfolder}/{filename}{?backend}",
+        name="output-file-in-subfolder",
+        description="A full-size file in a subfolder (percent-encode a nested one: a%2Fb)",
+        mime_type="application/octet-stream",
+    )
+    async def output_file_in_subfolder(
+        type: str, subfolder: str, filename: str, backend: str = ""
+    ) -> bytes:
+        return await read_output(type, subfolder, filename, backend)
 
     @server.resource(
         "comfy://workflows",

@@ -17,8 +17,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from comfy_mcp.server.job_tools import PREVIEW_HELP, QUEUES_WORK, enqueue
-from comfy_mcp.server.reports import JobReport
+from comfy_mcp.server.job_tools import BACKEND_HELP, PREVIEW_HELP, QUEUES_WORK, enqueue
 from comfy_mcp.server.state import ServerState
 from comfy_mcp.templates import Template
 
@@ -27,8 +26,13 @@ log = logging.getLogger(__name__)
 # Arguments every run tool has besides the template's parameters.
 _CONTROL = {
     "wait": (bool, True, "Wait for the result (returns the prompt_id early on timeout)"),
-    "timeout_s": (float | None, None, "Seconds to wait before returning; default 45"),
+    "timeout_s": (
+        Annotated[float | None, Field(ge=0)],
+        None,
+        "Seconds to wait before returning the prompt_id (0: do not wait); default 45",
+    ),
     "preview": (bool | int, True, PREVIEW_HELP),
+    "backend": (str | None, None, BACKEND_HELP),
 }
 
 
@@ -62,7 +66,10 @@ def register_template_tools(server: MCPServer, state: ServerState) -> list[str]:
 
 def _description(template: Template) -> str:
     text = template.description.strip() or f"Run the {template.name} ComfyUI workflow."
-    return f"{text} Returns the prompt_id and status, and the images when it finishes in time."
+    return (
+        f"{text} Returns the same result as enqueue_workflow: prompt_id, status, and the images "
+        "when it finishes in time."
+    )
 
 
 def _preview_value(value: Any) -> bool | int:
@@ -86,6 +93,7 @@ def _tool_function(state: ServerState, template: Template) -> Any:
             wait=bool(controls.get("wait", True)),
             timeout_s=controls.get("timeout_s"),
             preview=_preview_value(controls.get("preview", True)),
+            backend=controls.get("backend"),
         )
 
     signature_parameters = [
@@ -112,8 +120,10 @@ def _tool_function(state: ServerState, template: Template) -> Any:
                     annotation=Annotated[annotation, Field(description=description)],
                 )
             )
+    # No output schema here: the result is enqueue_workflow's (JobReport), and repeating its
+    # schema on every run_<name> tool would multiply the size of tools/list.
     run_template.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        signature_parameters, return_annotation=Annotated[CallToolResult, JobReport]
+        signature_parameters, return_annotation=CallToolResult
     )
     run_template.__name__ = tool_name(template)
     return run_template

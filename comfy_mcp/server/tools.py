@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from comfy_mcp.comfy import ComfyNotFoundError
@@ -103,11 +103,17 @@ def register_tools(server: MCPServer, state: ServerState) -> None:
         return await _models(state, "loras")
 
     @server.tool(title="List workflow templates", annotations=READ_ONLY)
-    async def list_workflows() -> WorkflowList:
+    async def list_workflows() -> Annotated[CallToolResult, WorkflowList]:
         """List the workflow templates enqueue_workflow can run, with their parameters."""
         with tool_errors():
             templates = [t.summary() for t in state.catalog.templates()]
-        return WorkflowList(workflows=templates, errors=state.catalog.errors())
+        listing = WorkflowList(workflows=templates, errors=state.catalog.errors())
+        # The text is a short overview; the full parameter details are in structured content
+        # (and in comfy://workflows/{name}), so the result is not the same JSON twice.
+        return CallToolResult(
+            content=[TextContent(type="text", text=_overview(listing))],
+            structured_content=listing.model_dump(mode="json"),
+        )
 
     @server.tool(title="List ComfyUI backends", annotations=READ_ONLY)
     async def list_backends() -> BackendList:
@@ -221,6 +227,28 @@ def register_tools(server: MCPServer, state: ServerState) -> None:
             backends=[b.name for b in targets] if state.pool.several else [],
             message=f"Asked ComfyUI to {' and '.join(asked) or 'do nothing'}.",
         )
+
+
+def _overview(listing: WorkflowList) -> str:
+    lines = []
+    for template in listing.workflows:
+        params = []
+        for p in template.get("parameters", []):
+            text = p["name"]
+            if p.get("required"):
+                text += " (required)"
+            elif p.get("default") is not None and not isinstance(p.get("default"), dict | list):
+                shown = repr(p["default"])
+                text += "=" + (shown if len(shown) <= 30 else shown[:28] + "…'")
+            params.append(text)
+        inferred = " [parameters inferred]" if template.get("inferred") else ""
+        lines.append(
+            f"- {template['name']}: {template.get('description', '').strip()}{inferred}\n"
+            f"  params: {', '.join(params) or '(none)'}"
+        )
+    for path, reason in listing.errors.items():
+        lines.append(f"- could not load {path}: {reason}")
+    return "\n".join(lines) or "No templates."
 
 
 def _targets(state: ServerState, backend: str | None) -> list[Backend]:

@@ -29,7 +29,11 @@ def closest(value: str, candidates: Iterable[Any]) -> str | None:
         if name.casefold() == folded and name != value:
             return name
     matches = difflib.get_close_matches(value, names, n=1, cutoff=0.6)
-    return matches[0] if matches else None
+    if matches:
+        return matches[0]
+    # "detail" for "detail-placeholder.safetensors": a unique name that contains the value.
+    containing = [name for name in names if len(value) >= 3 and folded in name.casefold()]
+    return containing[0] if len(containing) == 1 else None
 
 
 def format_choices(choices: Sequence[Any], limit: int = MAX_LISTED_CHOICES) -> str:
