@@ -239,6 +239,11 @@ async def main() -> None:
         0,
     )
     by_floor = [name for name in OPTIONAL if name in floor]
+    result.target(
+        "of those, imported by ours but not by the floor (the SDK alone)",
+        len([name for name in loaded if name not in by_floor]),
+        0,
+    )
     result.notes.append(
         f"Start path of ours imports: {', '.join(loaded) or 'none'} of {', '.join(OPTIONAL)}; "
         f"the floor (the SDK alone) imports: {', '.join(by_floor) or 'none'}. Total import self "
