@@ -253,3 +253,101 @@ async def test_long_silence_while_our_prompt_runs_triggers_a_reconnect(fake: Fak
         assert comfy.displacement_reconnects >= 1
         again = await comfy.run(smoke_graph(color=662), timeout=10)
         assert again.ended_by_event
+
+
+# -- budgets, lifecycle, interrupts ------------------------------------------------------------
+
+
+async def test_run_budget_starts_when_the_prompt_runs_not_when_it_is_queued(
+    fake: FakeComfyUI,
+) -> None:
+    fake.node_delay = 0.25
+    async with ComfyClient(fake.url) as comfy:
+        await comfy.submit(smoke_graph(color=671))  # ~0.75 s in front of ours
+        job = await comfy.submit(smoke_graph(color=672))
+        await comfy.wait(job, timeout=10, run_timeout=0.3)
+        assert job.state is JobState.RUNNING and job.started_at is not None  # stopped waiting
+        queued_for = job.started_at - (job.accepted_at or 0)
+        assert queued_for > 0.4  # the queue time did not count against the run budget
+        await comfy.wait(job, timeout=10)
+        assert job.state is JobState.SUCCEEDED
+
+
+async def test_refresh_settles_over_http_and_reports_lost(fake: FakeComfyUI) -> None:
+    async with ComfyClient(fake.url, use_websocket=False) as comfy:
+        receipt = await comfy.queue_prompt(smoke_graph(color=673))
+        await wait_for(lambda: receipt.prompt_id in fake.history)
+        job = await comfy.refresh(receipt.prompt_id)
+        assert job.state is JobState.SUCCEEDED and comfy.jobs.get(receipt.prompt_id) is job
+        assert (await comfy.refresh("gone")).state is JobState.LOST
+
+
+async def test_targeted_interrupt_ignores_other_ids_and_global_interrupt_stops_anything(
+    fake: FakeComfyUI,
+) -> None:
+    fake.node_delay = 0.2
+    async with ComfyClient(fake.url) as comfy, ComfyClient(fake.url) as other:
+        theirs = await other.submit(smoke_graph(color=674))
+        await wait_for(lambda: theirs.state is JobState.RUNNING)
+        await comfy.interrupt("not-running")  # ComfyUI ignores it
+        await other.wait(theirs, timeout=10)
+        assert theirs.state is JobState.SUCCEEDED
+        again = await other.submit(smoke_graph(color=675))
+        await wait_for(lambda: again.state is JobState.RUNNING)
+        await comfy.interrupt_all()  # not ours, stopped anyway: hence opt-in only
+        await other.wait(again, timeout=10)
+        assert again.state is JobState.INTERRUPTED
+    assert fake.interrupt_calls == ["not-running", None]
+
+
+async def test_disconnect_keeps_rest_and_polls_jobs_and_aclose_is_final(fake: FakeComfyUI) -> None:
+    from comfy_mcp.comfy import ClientClosedError
+
+    comfy = ComfyClient(fake.url, poll_interval=0.05, use_websocket=True)
+    await comfy.connect()
+    await comfy.disconnect()
+    assert not comfy.events.running
+    comfy.use_websocket = False  # keep it closed: follow by polling
+    job = await comfy.run(smoke_graph(color=676), timeout=10)
+    assert job.state is JobState.SUCCEEDED and not job.ended_by_event
+    await comfy.aclose()
+    await comfy.aclose()  # idempotent
+    with pytest.raises(ClientClosedError):
+        await comfy.get_queue()
+
+
+async def test_reconnects_give_up_after_the_configured_attempts(fake: FakeComfyUI) -> None:
+    async with ComfyClient(fake.url, ws_max_attempts=2, ws_max_backoff=0.05) as comfy:
+        await comfy.connect()
+        fake.faults.reject_ws_status = 500
+        await fake.drop_websockets()
+        await wait_for(lambda: not comfy.events.running)
+        assert not comfy.events.connected.is_set()
+        fake.faults.reject_ws_status = None
+        job = await comfy.run(smoke_graph(color=677), timeout=10)  # reopens the socket
+        assert job.ended_by_event and comfy.events.running
+
+
+async def test_forget_jobs_api_probes_again(fake_jobs_api: FakeComfyUI) -> None:
+    async with ComfyClient(fake_jobs_api.url) as comfy:
+        assert await comfy.has_jobs_api()
+        comfy.forget_jobs_api()
+        assert await comfy.has_jobs_api()
+    assert requests_to(fake_jobs_api, "/api/jobs") == 2
+
+
+async def test_adopted_prompt_of_another_client_is_no_sign_of_displacement(
+    fake: FakeComfyUI,
+) -> None:
+    """Another client's prompt never reaches our socket: its end over HTTP is expected."""
+    fake.node_delay = 0.1
+    async with (
+        ComfyClient(fake.url, check_interval=0.2) as comfy,
+        ComfyClient(fake.url) as other,
+    ):
+        await comfy.connect()
+        theirs = await other.submit(smoke_graph(color=681))
+        job = await comfy.wait(theirs.prompt_id, timeout=10)
+        assert job.state is JobState.SUCCEEDED and not job.ended_by_event
+        await anyio.sleep(0.4)
+        assert comfy.displacement_reconnects == 0

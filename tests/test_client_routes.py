@@ -297,3 +297,31 @@ async def test_extra_data_and_workflow_are_not_mutated(
     sent = fake.posted_prompts[-1]["extra_data"]["extra_pnginfo"]
     assert sent == {"other": 1, "workflow": {"nodes": []}}
     assert json.dumps(sent)
+
+
+async def test_request_is_the_escape_hatch_with_auth_prefix_and_typed_errors(
+    fake: FakeComfyUI,
+) -> None:
+    async with ComfyClient(fake.url, route_prefix="/api", user="u1") as comfy:
+        response = await comfy.request("GET", "/system_stats", headers={"X-Trace": "1"})
+        assert response.json()["system"]["comfyui_version"] == "0.3.64"
+        internal = await comfy.request("GET", "/internal/logs", route_prefix="")
+        assert isinstance(internal.json(), str)
+        with pytest.raises(ComfyNotFoundError):
+            await comfy.request("GET", "/no/such/route")
+    sent = next(r for r in fake.requests if r["path"] == "/api/system_stats")
+    assert sent["headers"]["x-trace"] == "1" and sent["headers"]["comfy-user"] == "u1"
+
+
+async def test_node_defs_are_cached_until_invalidated(
+    comfy: ComfyClient, fake: FakeComfyUI
+) -> None:
+    def load_image_choices(defs: dict[str, Any]) -> list[str]:
+        return list(defs["LoadImage"]["input"]["required"]["image"][0])
+
+    before = load_image_choices(await comfy.get_node_defs())
+    await comfy.upload_image(png("green"), "new-upload.png")
+    assert load_image_choices(await comfy.get_node_defs()) == before  # cached
+    comfy.invalidate_node_defs()
+    assert "new-upload.png" in load_image_choices(await comfy.get_node_defs())
+    assert [r["path"] for r in fake.requests].count("/object_info") == 2

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import Mapping
@@ -125,8 +126,9 @@ class JobMethods(JobsApiRoutes):
         timeout: float,
         on_progress: ProgressListener | None = None,
         poll_interval: float | None = None,
+        run_timeout: float | None = None,
     ) -> Job:
-        """Wait until the job ends or ``timeout`` passes; returns the job either way.
+        """Wait until the job ends or a budget runs out; returns the job either way.
 
         Completion comes from the websocket (``executing`` with ``node: null`` for this prompt)
         and is settled from ``/history/{id}``. While the websocket is down (or disabled) the
@@ -134,23 +136,34 @@ class JobMethods(JobsApiRoutes):
         hangs a wait. Passing ``poll_interval`` checks this job over HTTP at that rate even
         with a live socket (for proxies that pass websockets but buffer their frames).
 
+        Two budgets: ``timeout`` bounds the whole wait, queueing included; ``run_timeout``
+        bounds the time since the prompt started running, so a long queue does not eat the
+        run's budget and a run that never ends is noticed. Check ``job.done`` afterwards.
+
         ``job`` may be a prompt id, e.g. one queued by an earlier process: it is adopted.
         """
         job = self._adopt(job)
         remove = job.add_listener(on_progress) if on_progress else None
         deadline = time.monotonic() + timeout
+        next_poll = time.monotonic() + poll_interval if poll_interval else math.inf
         self._start_reconciler()
         try:
             while not job.done:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                now = time.monotonic()
+                limit = deadline
+                if run_timeout is not None and job.started_at is not None:
+                    limit = min(limit, job.started_at + run_timeout)
+                if now >= limit:
                     break
-                step = min(remaining, poll_interval) if poll_interval else remaining
+                wake = min(limit, next_poll)
+                if run_timeout is not None and job.started_at is None:
+                    wake = min(wake, now + 0.25)  # notice the start: the run budget begins
                 try:
-                    async with asyncio.timeout(step):
+                    async with asyncio.timeout(wake - now):
                         await job.ended.wait()
                 except TimeoutError:
-                    if poll_interval and time.monotonic() < deadline:
+                    if poll_interval and time.monotonic() >= next_poll:
+                        next_poll = time.monotonic() + poll_interval
                         await self._safe_refresh(job)
                     continue
                 if not job.done:
@@ -171,9 +184,13 @@ class JobMethods(JobsApiRoutes):
         *,
         timeout: float = 600.0,
         on_progress: ProgressListener | None = None,
+        run_timeout: float | None = None,
         **options: Any,
     ) -> Job:
         """Submit, wait, and raise unless the prompt succeeded (succeeded, partial or cached).
+
+        ``timeout`` and ``run_timeout`` are the budgets of ``wait``; ``options`` those of
+        ``queue_prompt``.
 
         Raises:
             PromptRejectedError, ExecutionFailedError, ExecutionInterruptedError,
@@ -181,7 +198,7 @@ class JobMethods(JobsApiRoutes):
             prompt is still queued or running, ``wait(prompt_id, …)`` resumes).
         """
         job = await self.submit(prompt, **options)
-        await self.wait(job, timeout=timeout, on_progress=on_progress)
+        await self.wait(job, timeout=timeout, on_progress=on_progress, run_timeout=run_timeout)
         raise_for_job(job, timeout)
         return job
 
@@ -192,6 +209,7 @@ class JobMethods(JobsApiRoutes):
         timeout: float = 600.0,
         poll_interval: float | None = None,
         on_progress: ProgressListener | None = None,
+        run_timeout: float | None = None,
         **options: Any,
     ) -> Job:
         """Like ``run``, but followed over HTTP only: for servers whose websocket is blocked.
@@ -205,7 +223,13 @@ class JobMethods(JobsApiRoutes):
         """
         job = await self._submit(prompt, options.pop("prompt_id", None), options)
         interval = poll_interval or self.poll_interval
-        await self.wait(job, timeout=timeout, on_progress=on_progress, poll_interval=interval)
+        await self.wait(
+            job,
+            timeout=timeout,
+            on_progress=on_progress,
+            poll_interval=interval,
+            run_timeout=run_timeout,
+        )
         raise_for_job(job, timeout)
         return job
 
@@ -334,7 +358,7 @@ class JobMethods(JobsApiRoutes):
                 continue
             if entry is not None and entry.outcome is not None:
                 job.apply_history(entry)
-                if self._end_was_missed(job):
+                if entry.client_id == self.client_id and self._end_was_missed(job):
                     self._spawn(self._confirm_displacement(job))
             elif not job.done:
                 # Not queued when we looked, and no history after that: gone.

@@ -71,6 +71,9 @@ class ComfyClient(JobMethods, FileRoutes, UserRoutes, DiscoveryRoutes):
         check_interval: seconds between HTTP checks while the websocket is up: a safety net for
             events that never come (another client took over our client id, a silent socket).
         ws_open_timeout: deadline for the websocket handshake.
+        ws_max_backoff: cap of the exponential (jittered) delay between reconnect attempts.
+        ws_max_attempts: give up reconnecting after this many failures in a row (None: keep
+            trying; waits meanwhile follow jobs over HTTP). The next prompt tries again.
         job_retention, max_finished_jobs: finished jobs are forgotten after this many seconds,
             or beyond this many, so a long-running process does not grow (ComfyUI's history
             stays the record).
@@ -93,6 +96,8 @@ class ComfyClient(JobMethods, FileRoutes, UserRoutes, DiscoveryRoutes):
         poll_interval: float = 1.0,
         check_interval: float = 5.0,
         ws_open_timeout: float = 10.0,
+        ws_max_backoff: float = 10.0,
+        ws_max_attempts: int | None = None,
         job_retention: float = 3600.0,
         max_finished_jobs: int = 1000,
         submit_retries: int = 2,
@@ -116,6 +121,8 @@ class ComfyClient(JobMethods, FileRoutes, UserRoutes, DiscoveryRoutes):
             self._on_event,
             self._after_reconnect,
             open_timeout=ws_open_timeout,
+            max_backoff=ws_max_backoff,
+            max_attempts=ws_max_attempts,
         )
         self._subscribers: list[tuple[str | None, str | None, EventCallback]] = []
         self._reconciler = None

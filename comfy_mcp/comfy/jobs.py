@@ -102,6 +102,7 @@ class Job:
         self.texts: list[NodeText] = []
         self.submitted_at = time.monotonic()
         self.accepted_at: float | None = None  # when ComfyUI confirmed it has the prompt
+        self.started_at: float | None = None  # when we first saw it running
         self.seen_in_queue_at: float | None = None  # last GET /queue that listed it
         self.finished_at: float | None = None
         # True once the websocket reported the end (``executing null`` or a terminal event):
@@ -135,6 +136,8 @@ class Job:
         )
 
     def _notify(self) -> None:
+        if self.state is JobState.RUNNING and self.started_at is None:
+            self.started_at = time.monotonic()
         snapshot = self.progress()
         for listener in list(self._listeners):
             listener(snapshot)

@@ -258,6 +258,13 @@ class HistoryEntry(_Model):
         return [str(n) for n in data.get("nodes", [])]
 
     @property
+    def client_id(self) -> str | None:
+        """The client id the prompt was submitted with (None without one)."""
+        extra = self.prompt[3] if len(self.prompt) > 3 and isinstance(self.prompt[3], dict) else {}
+        value = extra.get("client_id")
+        return str(value) if value is not None else None
+
+    @property
     def output_nodes(self) -> list[str]:
         return [str(n) for n in self.prompt[4]] if len(self.prompt) > 4 else []
 
