@@ -363,7 +363,7 @@ def serve_imports() -> dict[str, Any]:
 def test_serving_never_imports_rich_from_this_project(serve_imports: dict[str, Any]) -> None:
     ours = [m for m in serve_imports["importers"]["rich"] if m.startswith("comfy_mcp")]
     assert not ours, f"these modules import rich on the serve path: {ours}"
-    commands = {"check", "run", "workflows", "config", "console", "envvars"}
+    commands = {"check", "run", "values", "workflows", "config", "console", "envvars"}
     loaded = [m for m in serve_imports["modules"] if m.startswith("comfy_mcp.cli.")]
     assert not [m for m in loaded if m.removeprefix("comfy_mcp.cli.") in commands], loaded
 

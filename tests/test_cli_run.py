@@ -18,7 +18,8 @@ from PIL import Image
 
 from comfy_mcp.cli.check import check, reach_fix
 from comfy_mcp.cli.parser import build_parser
-from comfy_mcp.cli.run import UsageError, _write_new, parse_assignments, parse_value, run
+from comfy_mcp.cli.run import _write_new, run
+from comfy_mcp.cli.values import UsageError, parse_assignments, parse_value
 from comfy_mcp.comfy import ComfyConnectionError
 from comfy_mcp.settings import Settings
 from comfy_mcp.templates import Binding, Parameter, TemplateCatalog
@@ -132,6 +133,19 @@ async def test_check_says_which_templates_cannot_run(
     assert templates["data"]["blocked"]["upscale"] == "no upscale_models files"
     assert "smoke" in templates["data"]["ready"]
     assert any(c["check"] == "settings" and "missing" in c["message"] for c in checks)
+
+
+async def test_check_builds_the_server_with_the_guard_lists(
+    fake: FakeComfyUI, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = settings_for(fake.url, tools_deny=("free_memroy",))
+    assert await check(settings) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  MCP server: COMFY_MCP_TOOLS_DENY names unknown tools: free_memroy" in out
+    assert await check(settings_for(fake.url, read_only=True)) == 0
+    assert (
+        "ok    MCP server: builds with these settings in read-only mode" in capsys.readouterr().out
+    )
 
 
 async def test_check_covers_every_backend(

@@ -86,7 +86,22 @@ async def gather_findings(settings: Settings) -> list[Finding]:
                 finding.data["backend"] = spec.name
         findings += found
     findings += local_findings(settings)
+    findings.append(mcp_finding(settings))
     return findings
+
+
+def mcp_finding(settings: Settings) -> Finding:
+    """Build the MCP server as ``serve`` would: guard lists naming unknown tools fail here, at
+    the shell, instead of in an MCP client's log."""
+    from comfy_mcp.server import build_server
+    from comfy_mcp.settings import SettingsError
+
+    try:
+        build_server(settings)
+    except SettingsError as exc:
+        return Finding("MCP server", "fail", str(exc), "fix the variable named above")
+    mode = " in read-only mode" if settings.read_only else ""
+    return Finding("MCP server", "ok", f"builds with these settings{mode}")
 
 
 async def server_findings(settings: Settings, url: str, auth: Auth) -> list[Finding]:
