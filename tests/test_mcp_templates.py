@@ -198,3 +198,20 @@ async def test_lora_names_get_a_did_you_mean(fake: FakeComfyUI) -> None:
         )
     assert result.is_error
     assert "did you mean 'detail-placeholder.safetensors'" in text_of(result)
+
+
+async def test_a_model_added_while_serving_is_accepted(fake: FakeComfyUI) -> None:
+    fake.models_loadable = True
+    args = {"steps": 1, "width": 64, "height": 64}
+    async with Client(build_server(settings_for(fake.url))) as client:
+        first = await client.call_tool(
+            "run_txt2img", {**args, "checkpoint": "sd15-placeholder.safetensors"}
+        )
+        assert first.structured_content["status"] == "succeeded", text_of(first)
+        fake.models["checkpoints"] = [*fake.models["checkpoints"], "new-model.safetensors"]
+        added = await client.call_tool(
+            "run_txt2img", {**args, "checkpoint": "new-model.safetensors"}
+        )
+        assert added.structured_content["status"] == "succeeded", text_of(added)
+        missing = await client.call_tool("run_txt2img", {**args, "checkpoint": "nope.safetensors"})
+        assert missing.is_error and "new-model.safetensors" in text_of(missing)

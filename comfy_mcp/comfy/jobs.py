@@ -111,6 +111,7 @@ class Job:
         self.last_event_at = self.submitted_at
         self.ended = asyncio.Event()  # set when ComfyUI says the prompt is over
         self._listeners: list[ProgressListener] = []
+        self._last_snapshot: Progress | None = None
         self.max_previews = 32
 
     # -- observers ---------------------------------------------------------------------------
@@ -139,6 +140,9 @@ class Job:
         if self.state is JobState.RUNNING and self.started_at is None:
             self.started_at = time.monotonic()
         snapshot = self.progress()
+        if snapshot == self._last_snapshot:
+            return  # many events change nothing a listener sees (e.g. progress_state twice)
+        self._last_snapshot = snapshot
         for listener in list(self._listeners):
             listener(snapshot)
 

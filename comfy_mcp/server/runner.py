@@ -21,6 +21,7 @@ from comfy_mcp.server.state import ServerState
 from comfy_mcp.server.uploads import resolve_image_argument
 from comfy_mcp.templates import (
     Template,
+    TemplateError,
     is_api_format,
     is_ui_format,
     to_api_format,
@@ -69,12 +70,10 @@ async def prepare(
 ) -> PreparedRun:
     """Turn a template name or a raw graph into a graph validated against ``comfy``'s node
     definitions (raises ToolError)."""
+    template = None
     if isinstance(workflow, str):
         template = state.catalog.get(workflow)
         params = await _upload_image_arguments(state, comfy, template, params)
-        object_info = await comfy.get_node_defs()
-        filled = template.fill(params, choices=template.live_choices(object_info))
-        run = PreparedRun(filled.graph, template, filled.values)
     else:
         if params:
             raise ToolError(
@@ -87,7 +86,25 @@ async def prepare(
                 '({"1": {"class_type": "EmptyImage", "inputs": {...}}, ...}) or a workflow '
                 "saved from the ComfyUI editor (with 'nodes' and 'links')"
             )
-        object_info = await comfy.get_node_defs()
+    try:
+        return _build(template, workflow, params, await comfy.get_node_defs())
+    except (TemplateError, ToolError):
+        # The node definitions are cached; a model file or custom node added since would be
+        # refused by a stale copy. Check once more against fresh ones before saying no.
+        return _build(template, workflow, params, await comfy.get_node_defs(refresh=True))
+
+
+def _build(
+    template: Template | None,
+    workflow: str | Mapping[str, Any],
+    params: Mapping[str, Any],
+    object_info: Mapping[str, Any],
+) -> PreparedRun:
+    if template is not None:
+        filled = template.fill(params, choices=template.live_choices(object_info))
+        run = PreparedRun(filled.graph, template, filled.values)
+    else:
+        assert not isinstance(workflow, str)
         # Editor ("UI") exports are converted with the server's own node definitions.
         run = PreparedRun(to_api_format(workflow, object_info))
     issues = validate_graph(
