@@ -8,7 +8,7 @@ form of ``required``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 # Which loader input lists the files of which model folder: the fallback for servers without
@@ -39,24 +39,21 @@ def input_spec(node_def: Mapping[str, Any], input_name: str) -> list[Any] | None
     return None
 
 
-def combo_options(node_def: Mapping[str, Any], input_name: str) -> list[str] | None:
-    """The allowed values of a combo input, in either form; None if it is not a combo."""
-    spec = input_spec(node_def, input_name)
+def spec_choices(spec: Sequence[Any]) -> list[Any] | None:
+    """The allowed values of one input spec (either combo form), or None when it is not a combo
+    or lists no options (a V3 combo filled by the browser from a remote route)."""
     if not spec:
         return None
     head = spec[0]
     if isinstance(head, list):
-        return [str(v) for v in head]
-    if head == "COMBO" and len(spec) > 1 and isinstance(spec[1], dict):
+        return list(head)
+    if head == "COMBO" and len(spec) > 1 and isinstance(spec[1], Mapping):
         options = spec[1].get("options")
-        if isinstance(options, list):
-            return [str(v) for v in options]
+        return list(options) if isinstance(options, list) else None
     return None
 
 
-def input_options(node_def: Mapping[str, Any], input_name: str) -> dict[str, Any]:
-    """The options dict (default, min, max, tooltip…) of an input, or ``{}``."""
-    spec = input_spec(node_def, input_name) or []
-    if len(spec) > 1 and isinstance(spec[1], dict):
-        return spec[1]
-    return {}
+def combo_options(node_def: Mapping[str, Any], input_name: str) -> list[str] | None:
+    """The allowed values of a combo input, in either form; None if it is not a combo."""
+    choices = spec_choices(input_spec(node_def, input_name) or [])
+    return [str(v) for v in choices] if choices is not None else None

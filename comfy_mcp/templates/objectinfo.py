@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from comfy_mcp.comfy.nodeinfo import FOLDER_LOADERS, spec_choices
+
 if TYPE_CHECKING:
     from comfy_mcp.templates.params import Parameter
 
@@ -20,11 +22,10 @@ INPUT_SECTIONS = ("required", "optional")
 #: Where each named ``choices_from`` source is listed in /object_info when no bound input of
 #: the template shows it (a LoRA stack binds a loader node, not a ``lora_name`` input).
 CHOICE_SOURCES: Mapping[str, tuple[str, str]] = {
-    "checkpoints": ("CheckpointLoaderSimple", "ckpt_name"),
-    "loras": ("LoraLoader", "lora_name"),
-    "vae": ("VAELoader", "vae_name"),
-    "upscale_models": ("UpscaleModelLoader", "model_name"),
-    "controlnet": ("ControlNetLoader", "control_net_name"),
+    **{
+        folder: FOLDER_LOADERS[folder]
+        for folder in ("checkpoints", "loras", "vae", "upscale_models", "controlnet")
+    },
     "samplers": ("KSampler", "sampler_name"),
     "schedulers": ("KSampler", "scheduler"),
 }
@@ -75,21 +76,6 @@ def spec_options(spec: Sequence[Any]) -> Mapping[str, Any]:
     if len(spec) > 1 and isinstance(spec[1], Mapping):
         return spec[1]
     return {}
-
-
-def spec_choices(spec: Sequence[Any]) -> list[Any] | None:
-    """The combo list of a spec, or None when it is not a combo or lists no options.
-
-    A V3 combo without ``options`` (``LoadImageOutput.image``) is filled from a remote route
-    by the browser; there is nothing to check against, so it reports None, not ``[]``.
-    """
-    head = spec[0]
-    if isinstance(head, list):
-        return list(head)
-    if head == "COMBO":
-        options = spec_options(spec).get("options")
-        return list(options) if isinstance(options, list) else None
-    return None
 
 
 def is_upload_combo(spec: Sequence[Any]) -> bool:

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from comfy_mcp.comfy.nodeinfo import spec_choices
 from comfy_mcp.templates.errors import closest, format_choices
 from comfy_mcp.templates.graph import is_api_format, is_link, is_ui_format, node_sort_key
 from comfy_mcp.templates.objectinfo import (
@@ -20,7 +21,6 @@ from comfy_mcp.templates.objectinfo import (
     input_specs,
     is_upload_combo,
     output_types,
-    spec_choices,
     spec_options,
     spec_type,
     types_compatible,
