@@ -316,11 +316,12 @@ def server_env(comfyui_url: str, **extra: str) -> dict[str, str]:
 
 
 def server_pid(parent: int) -> int | None:
-    """The ``mcp-server-comfyui`` process among ``parent``'s children (Linux), if any."""
+    """Our MCP server process among ``parent``'s children (Linux), if any."""
     try:
         children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
         for child in children:
-            if b"mcp-server-comfyui" in Path(f"/proc/{child}/cmdline").read_bytes():
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"mcp-server-comfyui" in command or b"frozen_server.py" in command:
                 return int(child)
     except OSError:
         return None
