@@ -48,6 +48,7 @@ class ClientCore:
     jobs: JobRegistry
     events: EventConnection
     _http: httpx.AsyncClient
+    _in_flight: asyncio.Semaphore
     _closed: bool
     _node_defs: dict[str, Any] | None
     _node_defs_lock: asyncio.Lock
@@ -98,16 +99,17 @@ class ClientCore:
         attempts = 1 + (retries if retries is not None else (2 if method == "GET" else 0))
         for attempt in range(attempts):
             try:
-                response = await self._http.request(
-                    method,
-                    url,
-                    json=json_body,
-                    content=content,
-                    files=files,
-                    data=data,
-                    headers=all_headers,
-                    timeout=httpx.Timeout(seconds, connect=min(seconds, 10.0)),
-                )
+                async with self._in_flight:
+                    response = await self._http.request(
+                        method,
+                        url,
+                        json=json_body,
+                        content=content,
+                        files=files,
+                        data=data,
+                        headers=all_headers,
+                        timeout=httpx.Timeout(seconds, connect=min(seconds, 10.0)),
+                    )
             except httpx.TimeoutException as exc:
                 if attempt + 1 < attempts:
                     continue

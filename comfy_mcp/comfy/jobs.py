@@ -266,13 +266,16 @@ class JobRegistry:
 
     def __init__(self, *, retention: float = 3600.0, max_finished: int = 1000) -> None:
         self._jobs: dict[str, Job] = {}
+        self._registrations = 0
         self.retention = retention
         self.max_finished = max_finished
         # (prompt_id, node) of the last `executing`: legacy previews carry no ids of their own.
         self._last: tuple[str | None, str | None] = (None, None)
 
     def register(self, job: Job) -> Job:
-        self.prune()
+        self._registrations += 1
+        if self._registrations % 32 == 0:  # prune is O(jobs): not on every registration
+            self.prune()
         existing = self._jobs.get(job.prompt_id)
         if existing is not None:
             return existing
