@@ -321,7 +321,7 @@ def server_pid(parent: int) -> int | None:
         children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
         for child in children:
             command = Path(f"/proc/{child}/cmdline").read_bytes()
-            if b"mcp-server-comfyui" in command or b"frozen_server.py" in command:
+            if b"mcp-server-comfyui" in command:
                 return int(child)
     except OSError:
         return None

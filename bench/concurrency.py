@@ -8,9 +8,7 @@ For each N (50, 200, 1,000) and each client, a fresh worker process runs N tiny 
   10 in-process MCP sessions (``mode="legacy"``), N concurrent ``enqueue_workflow(wait)`` calls
   spread over them, previews included. Client and server share the process (and its figures);
 - ``mcp stdio``: the ``mcp-server-comfyui`` console script, N concurrent calls over its one stdio
-  session. Its figures (CPU, RSS, sockets) are the *server* process's alone;
-- ``mcp stdio, gc.freeze()``: the same server with ``gc.freeze()`` before serving
-  (``bench/frozen_server.py``), the fix RESULTS.md proposes for its collector pauses.
+  session. Its figures (CPU, RSS, sockets) are the *server* process's alone.
 
 Each worker first runs 3 jobs one by one (lazy imports such as Pillow, caches, connections),
 then submits a *blocker* prompt (thousands of sleeping nodes) and the N jobs. This process
@@ -26,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import json
 import os
 import re
@@ -62,7 +59,7 @@ from bench.common import (
     unique_color,
 )
 
-VARIANTS = ("floor", "client", "mcp", "mcp stdio", "mcp stdio, gc.freeze()")
+VARIANTS = ("floor", "client", "mcp", "mcp stdio")
 SESSIONS = 10
 REPEATS = {200: 3}  # runs per client for these N (the target's N): one run is noisy
 NODE_DELAY = 0.01
@@ -179,15 +176,10 @@ async def _mcp_jobs(url: str, n: int) -> Measured:
         return await run_all(url, n, one)
 
 
-async def _stdio_jobs(url: str, n: int, *, frozen: bool = False) -> Measured:
+async def _stdio_jobs(url: str, n: int) -> Measured:
     from mcp import Client, StdioServerParameters
 
-    if frozen:
-        command, args = sys.executable, [str(ROOT / "bench" / "frozen_server.py")]
-        env = server_env(url, PYTHONPATH=str(ROOT))
-    else:
-        command, args, env = console_script(), [], server_env(url)
-    params = StdioServerParameters(command=command, args=args, env=env)
+    params = StdioServerParameters(command=console_script(), env=server_env(url))
     async with Client(params, mode="legacy") as session:
 
         async def one(_: int, graph: Graph) -> Returned:
@@ -202,7 +194,6 @@ async def worker(variant: str, url: str, n: int) -> dict[str, Any]:
         "client": _client_jobs,
         "mcp": _mcp_jobs,
         "mcp stdio": _stdio_jobs,
-        "mcp stdio, gc.freeze()": functools.partial(_stdio_jobs, frozen=True),
     }
     done, meter = await runners[variant](url, n)
     finished: list[tuple[float, float]] = []  # (returned, execution_success), epoch seconds

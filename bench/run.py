@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -49,6 +50,7 @@ def main() -> int:
     results: list[dict[str, Any]] = []
     failed: list[str] = []
     started = time.monotonic()
+    source = source_state()
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         for name in names:
             outcome = run_measure(
@@ -59,10 +61,13 @@ def main() -> int:
             else:
                 results.append(outcome)
     took = time.monotonic() - started
+    changed = source_state() != source
+    if changed:
+        print("!! the measured code (comfy_mcp/, workflows/) changed during the run")
 
     print_summary(results, failed, took)
     if not args.smoke and not args.only and not failed:
-        write_results(results, took)
+        write_results(results, took, source, changed=changed)
         print(f"wrote {RESULTS.relative_to(ROOT)}")
     missed = [t for r in results for t in r["targets"] if not t["met"]]
     if failed:
@@ -122,7 +127,25 @@ def print_summary(results: list[dict[str, Any]], failed: list[str], took: float)
 # -- RESULTS.md --------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, str]:
+def source_state() -> tuple[str, str]:
+    """(HEAD commit, a digest of uncommitted changes to the measured code): a run is only
+    about one version of the code if this is the same at its start and its end."""
+
+    def git(*command: str) -> str:
+        done = subprocess.run(
+            ["git", *command], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        return done.stdout
+
+    diff = git("diff", "HEAD", "--", "comfy_mcp", "workflows")
+    untracked = git("ls-files", "--others", "--exclude-standard", "--", "comfy_mcp", "workflows")
+    digest = (
+        hashlib.sha256((diff + untracked).encode()).hexdigest()[:12] if diff + untracked else ""
+    )
+    return git("rev-parse", "--short", "HEAD").strip() or "?", digest
+
+
+def machine(source: tuple[str, str]) -> dict[str, str]:
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -131,13 +154,7 @@ def machine() -> dict[str, str]:
                 break
     except OSError:
         pass
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
+    commit, uncommitted = source
     versions = []
     for package in ("mcp", "httpx", "websockets", "pydantic", "pillow"):
         with contextlib.suppress(metadata.PackageNotFoundError):
@@ -149,7 +166,7 @@ def machine() -> dict[str, str]:
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "os": f"{platform.system()} {platform.release()}",
         "packages": ", ".join(versions),
-        "commit": commit or "?",
+        "commit": commit + (f" + uncommitted changes ({uncommitted})" if uncommitted else ""),
     }
 
 
@@ -173,7 +190,9 @@ def _cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def write_results(results: list[dict[str, Any]], took: float) -> None:
+def write_results(
+    results: list[dict[str, Any]], took: float, source: tuple[str, str], *, changed: bool
+) -> None:
     placeholder = "## Analysis\n\n_(hand-written; kept when the suite reruns)_"
     analysis = f"{ANALYSIS_START}\n{placeholder}\n{ANALYSIS_END}"
     if RESULTS.exists():
@@ -188,8 +207,16 @@ def write_results(results: list[dict[str, Any]], took: float) -> None:
         "the analysis section is kept). Every comparison is measured side by side in the same run; "
         "times in milliseconds unless stated.",
         "",
-        markdown_table([machine() | {"suite took": f"{took:.0f} s"}]),
+        markdown_table([machine(source) | {"suite took": f"{took:.0f} s"}]),
         "",
+        *(
+            [
+                "**Warning:** the measured code changed while the suite ran; figures mix versions.",
+                "",
+            ]
+            if changed
+            else []
+        ),
         "## Targets",
         "",
         markdown_table(
