@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,16 @@ def fixture(name: str) -> Any:
     return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
 
 
-@pytest.fixture(scope="session")
-def object_info() -> dict[str, Any]:
+@cache
+def recorded_object_info() -> dict[str, Any]:
+    """The recorded /object_info (478 classes), read once. Shared: copy it before changing it."""
     data: dict[str, Any] = fixture("get_object_info")["response"]["json"]
     return data
+
+
+@pytest.fixture(scope="session")
+def object_info() -> dict[str, Any]:
+    return recorded_object_info()
 
 
 @pytest.fixture

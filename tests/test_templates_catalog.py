@@ -6,7 +6,6 @@ import copy
 import json
 import logging
 import os
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from comfy_mcp.templates import (
     template_name,
     validate_graph,
 )
+from tests.conftest import recorded_object_info
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BUNDLED = [
@@ -35,11 +35,8 @@ BUNDLED = [
 ]
 
 
-@cache
 def _object_info() -> dict[str, Any]:
-    recorded = json.loads((FIXTURES / "get_object_info.json").read_text(encoding="utf-8"))
-    info: dict[str, Any] = recorded["response"]["json"]
-    return info
+    return recorded_object_info()
 
 
 def object_info() -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +15,13 @@ from comfy_mcp.templates import (
     template_from_document,
     validate_graph,
 )
+from tests.conftest import recorded_object_info
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-@cache
 def _object_info() -> dict[str, Any]:
-    recorded = json.loads((FIXTURES / "get_object_info.json").read_text(encoding="utf-8"))
-    info: dict[str, Any] = recorded["response"]["json"]
-    return info
+    return recorded_object_info()
 
 
 def bundled_graph(name: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from comfy_mcp.templates import (
     TemplateParameterError,
     validate_graph,
 )
+from tests.conftest import recorded_object_info
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TEXT = st.text(st.characters(codec="utf-8"), max_size=80)  # NUL, quotes, newlines, emoji…
@@ -29,8 +30,7 @@ FILE_NAME = st.from_regex(r"[a-z0-9_]{1,12}(/[a-z0-9_]{1,12})?\.png", fullmatch=
 @cache
 def object_info() -> dict[str, Any]:
     """The recorded /object_info, plus one upscale model (the recording has none)."""
-    recorded = json.loads((FIXTURES / "get_object_info.json").read_text(encoding="utf-8"))
-    info: dict[str, Any] = recorded["response"]["json"]
+    info = copy.deepcopy(recorded_object_info())
     info["UpscaleModelLoader"]["input"]["required"]["model_name"][1]["options"] = ["4x.pth"]
     return info
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +18,13 @@ from comfy_mcp.templates import (
     is_ui_format,
     validate_graph,
 )
+from tests.conftest import recorded_object_info
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-@cache
 def _object_info() -> dict[str, Any]:
-    recorded = json.loads((FIXTURES / "get_object_info.json").read_text(encoding="utf-8"))
-    info: dict[str, Any] = recorded["response"]["json"]
-    return info
+    return recorded_object_info()
 
 
 def object_info() -> dict[str, Any]:

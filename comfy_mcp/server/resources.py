@@ -11,8 +11,8 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from comfy_mcp.comfy import ComfyClient, ComfyError, ComfyNotFoundError, Job
-from comfy_mcp.server.reports import QueueReport, queue_report
 from comfy_mcp.server.state import ServerState
+from comfy_mcp.server.tools import queue_overview
 from comfy_mcp.templates import TemplateError
 
 T = TypeVar("T")
@@ -61,12 +61,8 @@ def register_resources(server: MCPServer, state: ServerState) -> None:
         mime_type="application/json",
     )
     async def queue() -> dict[str, Any]:
-        reports = []
-        for name, backend in state.pool.backends.items():
-            snapshot = await _comfy_call(backend.client.get_queue())
-            label = name if state.pool.several else None
-            reports.append(queue_report(snapshot, backend.client.client_id, state.runs, label))
-        return QueueReport.merge(reports).model_dump(mode="json")
+        report = await _comfy_call(queue_overview(state, list(state.pool.backends.values())))
+        return report.model_dump(mode="json")
 
     @server.resource(
         "comfy://history",

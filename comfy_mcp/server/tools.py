@@ -137,13 +137,8 @@ def register_tools(server: MCPServer, state: ServerState) -> None:
         backend: Annotated[str | None, Field(description=ALL_BACKENDS)] = None,
     ) -> QueueReport:
         """What ComfyUI is running and what waits, in run order; which prompts are ours."""
-        reports = []
         with tool_errors():
-            for chosen in _targets(state, backend):
-                queue = await chosen.client.get_queue()
-                name = chosen.name if state.pool.several else None
-                reports.append(queue_report(queue, chosen.client.client_id, state.runs, name))
-        return QueueReport.merge(reports)
+            return await queue_overview(state, _targets(state, backend))
 
     @server.tool(title="Cancel queued prompts", annotations=STOPS_WORK)
     async def cancel_all_queued(
@@ -251,6 +246,16 @@ def _overview(listing: WorkflowList) -> str:
     return "\n".join(lines) or "No templates."
 
 
+async def queue_overview(state: ServerState, backends: list[Backend]) -> QueueReport:
+    """The queues of ``backends`` as one report (the get_queue tool and comfy://queue)."""
+    reports = []
+    for chosen in backends:
+        queue = await chosen.client.get_queue()
+        name = chosen.name if state.pool.several else None
+        reports.append(queue_report(queue, chosen.client.client_id, state.runs, name))
+    return QueueReport.merge(reports)
+
+
 def _targets(state: ServerState, backend: str | None) -> list[Backend]:
     if backend:
         return [state.pool.named(backend)]
@@ -307,4 +312,4 @@ async def _cancel_queued(backend: Backend, all_clients: bool) -> tuple[list[str]
     return removed, len(after.pending)
 
 
-__all__ = ["register_tools"]
+__all__ = ["queue_overview", "register_tools"]
